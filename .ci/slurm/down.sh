@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Stop the CI SLURM cluster started by .ci/slurm/up.sh BASE_DIR.
+#
+#   usage: bash .ci/slurm/down.sh BASE_DIR
+#
+# Cancels remaining jobs (running job steps would outlive slurmd otherwise), then stops slurmd, slurmctld,
+# slurmdbd, mariadb and munged by the PID in each pid file and waits for them to exit. State stays in BASE_DIR,
+# so a later up.sh is a warm restart. Idempotent: fine when nothing runs.
+set -uo pipefail
+
+log() { echo "down.sh: $*" >&2; }
+[[ $# -eq 1 && -n "$1" ]] || { echo "usage: bash $0 BASE_DIR" >&2; exit 1; }
+BASE=$1
+[[ $BASE == /* ]] || BASE=$PWD/$BASE
+BASE=${BASE%/}
+[[ -d $BASE ]] || { log "$BASE does not exist: nothing to stop"; exit 0; }
+
+export SLURM_CONF=$BASE/etc/slurm.conf
+unset SLURM_JOB_ID SLURM_JOBID
+SL=$BASE/slurm
+T0=$SECONDS
+
+pid_of() {   # pid_of NAME PIDFILE: the pid if the process in PIDFILE is alive and is NAME
+    local name=$1 pf=$2 pid comm
+    [[ -s $pf ]] || return 1
+    pid=$(tr -dc 0-9 <"$pf")
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    [[ $comm == "$name" ]] || return 1
+    echo "$pid"
+}
+
+stop() {   # stop NAME PIDFILE [TIMEOUT_S]: SIGTERM, wait, SIGKILL after the timeout
+    local name=$1 pf=$2 limit=${3:-30} pid i
+    pid=$(pid_of "$name" "$pf") || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < limit * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { log "stopped $name ($pid)"; return 0; }
+        sleep 0.1
+    done
+    log "$name ($pid) ignored SIGTERM for ${limit} s: killing it"
+    kill -KILL "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    log "WARNING: $name ($pid) still alive"
+}
+
+# 1. cancel every job while slurmctld and slurmd can still clean up their steps
+if pid_of slurmctld "$SL/slurmctld.pid" >/dev/null && [[ -f $SLURM_CONF ]]; then
+    jobs=$(squeue -h -o %A 2>/dev/null | tr '\n' ' ')
+    if [[ -n ${jobs// /} ]]; then
+        log "cancelling jobs: $jobs"
+        # shellcheck disable=SC2086
+        scancel $jobs 2>/dev/null
+        # wait (at most 40 s: KillWait is 30 s) for running and completing jobs to be gone
+        for ((i = 0; i < 400; i++)); do
+            [[ -z $(squeue -h -t R,CG,S,CF,PD -o %A 2>/dev/null) ]] && break
+            sleep 0.1
+        done
+        left=$(squeue -h -o '%A %T' 2>/dev/null | tr '\n' ' ')
+        [[ -n ${left// /} ]] && log "WARNING: jobs still listed after scancel: $left"
+    fi
+fi
+
+# 2. daemons, in reverse start order
+stop slurmd "$SL/slurmd.pid"
+stop slurmctld "$SL/slurmctld.pid"
+stop slurmdbd "$SL/slurmdbd.pid"
+stop mariadbd "$BASE/mysql/mysqld.pid" 60
+stop munged "$BASE/munge/munged.pid"
+
+log "cluster at $BASE is down ($((SECONDS - T0)) s)"
+exit 0

@@ -1,0 +1,1 @@
+"""trifecta: reproduce 'The Trifecta: Three simple techniques for training deeper Forward-Forward networks'."""

@@ -1,0 +1,139 @@
+"""Forward-Forward training step: losses, greedy or overlapping local updates, goodness evaluation.
+
+Losses (§3.1, §4.1, appendix E): the fixed threshold loss softplus(tau - g+) + softplus(g- - tau) and SymBa
+softplus(-alpha (g+ - g-)). torch's softplus switches to the identity above 20, which is the paper's guard
+against overflow at large separations (appendix E, footnote 7).
+
+Overlapping local updates (§4.3, appendix A, G): objective i is active when (i mod 2 = 0) xor
+(iteration mod 2 = 0). An inactive layer's output is not detached, so the next layer's (active) objective
+updates both. Each objective has its own Adam over the layers it owns: layer i and layer i-1 (and, for
+objective 0, the label matrix). Without OLU every objective is active and owns its layer alone, on detached
+input (greedy training).
+"""
+
+import torch
+import torch.nn.functional as F
+
+from trifecta.models import FFNet, goodness
+
+
+def ftl_loss(g_pos, g_neg, tau: float):
+    """Hinton's threshold loss per pair of samples."""
+    return F.softplus(tau - g_pos) + F.softplus(g_neg - tau)
+
+
+def symba_loss(g_pos, g_neg, alpha: float):
+    """SymBa loss per pair of samples (Lee & Song 2023)."""
+    return F.softplus(alpha * (g_neg - g_pos))
+
+
+def olu_active(layer: int, iteration: int) -> bool:
+    """Whether objective `layer` (0-based) is optimised at `iteration` under OLU."""
+    return (layer % 2 == 0) != (iteration % 2 == 0)
+
+
+def wrong_labels(labels, num_classes: int, generator):
+    """A uniformly random label different from each true label."""
+    shift = torch.randint(1, num_classes, labels.shape, generator=generator, device=labels.device)
+    return (labels + shift) % num_classes
+
+
+class FFTrainer:
+    step_metrics = ("loss", "separation", "g_pos", "g_neg", "grad_norm")
+    scores_are_goodness = True
+
+    def __init__(self, spec, info, arch: str, cfg, device):
+        self.spec = spec
+        self.num_classes = info.num_classes
+        self.net = FFNet(info, arch, cfg.width, spec.norm, learn_labels=spec.olu).to(device)
+        if device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.num_layers = len(self.net.layers)
+        self.eval_batch_size = cfg.eval_batch_size
+        self.autocast = device.type == "cuda"
+        tau = spec.tau if spec.tau is not None else cfg.tau
+        if spec.loss == "symba":
+            self.loss_fn = lambda gp, gn: symba_loss(gp, gn, cfg.alpha)
+        else:
+            self.loss_fn = lambda gp, gn: ftl_loss(gp, gn, tau)
+        lr = cfg.lr_at(0)
+        fused = device.type == "cuda"
+        self.optimizers = [torch.optim.Adam(self.objective_params(i), lr=lr, fused=fused)
+                           for i in range(self.num_layers)]
+
+    def objective_params(self, i: int) -> list:
+        """Parameters optimised by objective i."""
+        owned = list(self.net.layers[i].parameters())
+        if self.spec.olu:
+            owned += list(self.net.layers[i - 1].parameters()) if i > 0 else [self.net.label_matrix]
+        return owned
+
+    def active(self, i: int, iteration: int) -> bool:
+        return not self.spec.olu or olu_active(i, iteration)
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def train_step(self, images, labels, iteration: int, generator):
+        """One update on 512 positives + 512 negatives; returns (layers, step_metrics) on the device."""
+        neg = wrong_labels(labels, self.num_classes, generator)
+        x_all = torch.cat([images, images])
+        y_all = torch.cat([labels, neg])
+        active = [self.active(i, iteration) for i in range(self.num_layers)]
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            h = self.net.embed(x_all, y_all, grad_labels=self.spec.olu and active[0])
+            rows, total = [], 0.0
+            for i, layer in enumerate(self.net.layers):
+                if i > 0 and not (self.spec.olu and not active[i - 1]):
+                    h = h.detach()  # greedy: this layer's objective stops here
+                h = layer(h)
+                g_pos, g_neg = goodness(h).chunk(2)
+                loss = self.loss_fn(g_pos, g_neg).mean()
+                if active[i]:
+                    total = total + loss
+                rows.append(torch.stack([loss, (g_pos - g_neg).mean(), g_pos.mean(), g_neg.mean()]).detach())
+        self.net.zero_grad(set_to_none=True)
+        total.backward()
+        for opt, on in zip(self.optimizers, active):
+            if on:
+                opt.step()
+        grad_norms = torch.stack([self._grad_norm(layer) for layer in self.net.layers])
+        return torch.cat([torch.stack(rows), grad_norms[:, None]], dim=1)
+
+    @staticmethod
+    def _grad_norm(layer):
+        grads = [p.grad for p in layer.parameters() if p.grad is not None]
+        if not grads:  # the last layer on OLU iterations where its objective rests
+            return torch.full((), float("nan"), device=layer.weight.weight.device)
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+    @torch.no_grad()
+    def scores(self, images):
+        """Goodness of every image with every label at every layer: (N, classes, layers), float32."""
+        c = self.num_classes
+        chunk = max(1, self.eval_batch_size // c)
+        out = []
+        labels = torch.arange(c, device=images.device)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            for part in images.split(chunk):
+                x = part.repeat_interleave(c, dim=0)
+                y = labels.repeat(len(part))
+                g = torch.stack([goodness(h) for h in self.net(x, y)], dim=-1)
+                out.append(g.view(len(part), c, -1))
+        return torch.cat(out)
+
+    def max_abs_weights(self):
+        return torch.stack([layer.weight.weight.detach().abs().max().float() for layer in self.net.layers])
+
+    def layer_weight(self, i: int):
+        return self.net.layers[i].weight.weight.detach()
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        for opt, s in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(s)

@@ -1,0 +1,103 @@
+"""Atomic, checksummed checkpoints in a run's `checkpoints/` folder.
+
+Each checkpoint is written to a temporary file and renamed into place; its sha256 goes into
+`checkpoints/index.json` (also replaced atomically). Loading verifies the hash first, so a truncated or
+altered file is reported and skipped, never unpickled. Checkpoints at evaluation epochs are kept for the
+downstream analyses; periodic ones are pruned once a newer checkpoint exists.
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+INDEX = "index.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt or does not match its recorded hash."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call write(file_object) on a temporary sibling of `path`, fsync, then rename it onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data) -> None:
+    write_atomic(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+
+
+def read_index(folder: Path) -> dict:
+    path = folder / INDEX
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is corrupt ({err}); delete it to start the run again") from None
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:04d}.pt"
+
+
+def save_checkpoint(folder: Path, epoch: int, state: dict, keep: bool) -> Path:
+    """Write `state` for `epoch`; `keep` marks it permanent (an evaluation epoch)."""
+    path = folder / checkpoint_name(epoch)
+    write_atomic(path, lambda f: torch.save(state, f))
+    index = read_index(folder)
+    index[path.name] = {"epoch": epoch, "sha256": sha256_file(path), "keep": keep}
+    for name, entry in list(index.items()):  # prune older periodic checkpoints
+        if not entry["keep"] and entry["epoch"] < epoch:
+            (folder / name).unlink(missing_ok=True)
+            del index[name]
+    write_json_atomic(folder / INDEX, index)
+    return path
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict:
+    """Load one checkpoint after checking its hash (from the index unless given)."""
+    path = Path(path)
+    if expected_sha256 is None:
+        entry = read_index(path.parent).get(path.name)
+        if entry is None:
+            raise CheckpointError(f"{path} is not listed in {path.parent / INDEX}")
+        expected_sha256 = entry["sha256"]
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} is missing")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise CheckpointError(f"checkpoint {path} is corrupt: sha256 {actual[:12]}… != recorded {expected_sha256[:12]}…")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from err
+
+
+def load_latest(folder: Path) -> tuple[dict, Path] | None:
+    """The newest checkpoint that verifies; corrupt ones are logged and skipped. None if there is none."""
+    index = read_index(folder)
+    for name, entry in sorted(index.items(), key=lambda kv: kv[1]["epoch"], reverse=True):
+        try:
+            return load_checkpoint(folder / name, entry["sha256"]), folder / name
+        except CheckpointError as err:
+            log.warning("skipping %s", err)
+    return None

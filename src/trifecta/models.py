@@ -1,0 +1,118 @@
+"""Forward-Forward networks: label encoding, layers and the paper's architectures (§5.1, §5.2, appendix H).
+
+A layer is normalisation -> 3x3 convolution without bias (or a linear map without bias) -> ReLU -> optional
+2x2 max-pool; its goodness is the mean of the squared activations of a sample, after the pool. The label is
+encoded as an extra input channel: the one-hot label times a (classes x H*W) matrix, learned when
+overlapping local updates are on and fixed random otherwise.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trifecta.data import DatasetInfo
+
+# Architectures by name: (convolutional?, channels or units per layer, layers followed by a 2x2 max-pool).
+ARCHS = {
+    # shallow CNN, 2.8 M parameters on CIFAR-10 (Figure 12, left)
+    "s": (True, [128, 128, 256, 256, 256, 512], {1, 3, 6}),
+    # deep CNN, 8.5 M parameters on CIFAR-10 (Figure 12, right)
+    "d": (True, [64, 128, 128, 128, 128, 256, 256, 256, 256, 512, 512, 512], {2, 6, 10}),
+    # fully connected network of six 2048-unit layers (§5.2, appendix F)
+    "f": (False, [2048] * 6, set()),
+    # Hinton (2022)'s tiny FF network: 4 hidden layers of 2000 ReLUs
+    "t": (False, [2000] * 4, set()),
+}
+NORMS = ("ln", "bn", "none")
+
+
+def get_arch(name: str):
+    if name not in ARCHS:
+        raise ValueError(f"unknown architecture '{name}'; choose one of: {', '.join(ARCHS)}")
+    return ARCHS[name]
+
+
+def scaled(units: int, width: float) -> int:
+    """Channels or units after the width multiplier (at least 1)."""
+    return max(1, round(units * width))
+
+
+class LengthNorm(nn.Module):
+    """Hinton's length normalisation: divide each sample by its root mean square, no mean subtraction."""
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        rms = x.float().pow(2).flatten(1).mean(1).add(self.eps).sqrt()
+        return x / rms.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+
+
+def make_norm(kind: str, features: int, conv: bool) -> nn.Module:
+    if kind == "ln":
+        return LengthNorm()
+    if kind == "bn":
+        return nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown normalisation '{kind}'; choose one of: {', '.join(NORMS)}")
+
+
+class FFLayer(nn.Module):
+    """normalisation -> conv3x3 / linear (no bias) -> ReLU -> optional max-pool."""
+
+    def __init__(self, n_in: int, n_out: int, norm: str, conv: bool, pool: bool):
+        super().__init__()
+        self.norm = make_norm(norm, n_in, conv)
+        self.weight = nn.Conv2d(n_in, n_out, 3, padding=1, bias=False) if conv else nn.Linear(n_in, n_out, bias=False)
+        nn.init.kaiming_uniform_(self.weight.weight, nonlinearity="relu")  # appendix C: uniform Kaiming
+        self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
+
+    def forward(self, x):
+        return self.pool(F.relu(self.weight(self.norm(x))))
+
+
+def goodness(h: torch.Tensor) -> torch.Tensor:
+    """Mean of squared activations per sample, in float32: (N, ...) -> (N,)."""
+    return h.float().pow(2).flatten(1).mean(1)
+
+
+class FFNet(nn.Module):
+    """A stack of FF layers with the label encoded as an extra input channel."""
+
+    def __init__(self, info: DatasetInfo, arch: str, width: float, norm: str, learn_labels: bool):
+        super().__init__()
+        conv, units, pools = get_arch(arch)
+        channels, height, width_px = info.shape
+        self.conv = conv
+        self.plane = (height, width_px)
+        # Fixed random unless OLU trains it (§5.1). Standard normal matches the scale of normalised pixels.
+        self.label_matrix = nn.Parameter(torch.randn(info.num_classes, height * width_px), requires_grad=learn_labels)
+        n_in = channels + 1
+        if not conv:
+            n_in *= height * width_px
+        layers = []
+        for i, u in enumerate(units, start=1):
+            n_out = scaled(u, width)
+            layers.append(FFLayer(n_in, n_out, norm, conv, pool=i in pools))
+            n_in = n_out
+        self.layers = nn.ModuleList(layers)
+
+    def embed(self, images: torch.Tensor, labels: torch.Tensor, grad_labels: bool = True) -> torch.Tensor:
+        """Concatenate the label plane (one-hot @ label_matrix, i.e. a row gather) to the images."""
+        matrix = self.label_matrix if grad_labels else self.label_matrix.detach()
+        plane = matrix[labels].view(-1, 1, *self.plane).to(images.dtype)
+        x = torch.cat([images, plane], dim=1)
+        if self.conv:
+            return x.contiguous(memory_format=torch.channels_last) if images.is_cuda else x
+        return x.flatten(1)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
+        """Activations of every layer (no detaching: for evaluation and probing)."""
+        h = self.embed(images, labels)
+        out = []
+        for layer in self.layers:
+            h = layer(h)
+            out.append(h)
+        return out

@@ -1,0 +1,93 @@
+"""Provenance of a run: seeds, code identity, software versions, machine and data checksums (`run.json`)."""
+
+import datetime
+import hashlib
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def set_seed(seed: int, deterministic: bool) -> None:
+    """Seed Python, numpy and torch; in deterministic mode also ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic, warn_only=False)
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def source_hash(modules: list[str] | None = None) -> str:
+    """sha256 over the package's .py files (relative path + content), or over the named modules only."""
+    paths = sorted(PACKAGE_DIR.rglob("*.py"))
+    if modules is not None:
+        paths = [p for p in paths if p.relative_to(PACKAGE_DIR).as_posix() in modules]
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def git_state() -> dict:
+    """Commit and dirty flag of the checkout holding the package (None outside a git checkout)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_record(*, device: torch.device, deterministic: bool, data_checksums: dict) -> dict:
+    """Everything about where and with what a run executes; the trainer adds config, times and results."""
+    return {
+        "git": git_state(),
+        "source_sha256": source_hash(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": np.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        },
+        "device": {"type": device.type, "name": device_name(device)},
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "determinism": {"deterministic": deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark},
+        "data_sha256": data_checksums,
+    }
+
+
+# Modules whose edits change training results; the workflow puts their hash into the training rules' params.
+TRAINING_MODULES = ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "train.py")
+
+
+def training_code_hash() -> str:
+    """sha256 of the modules that training depends on (plotting and aggregation edits leave it unchanged)."""
+    paths = sorted(p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
+    return source_hash([p for p in paths if p.startswith(TRAINING_MODULES)])

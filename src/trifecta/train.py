@@ -1,0 +1,255 @@
+"""Train one run: `trifecta train --dataset NAME --arch NAME --algo NAME --seed N --out DIR [--set key=value]`.
+
+The dataset lives on the training device as uint8; each batch is augmented there and shuffled with a
+device-side permutation. Metrics stay on the device during an epoch and are written once per epoch. At each
+evaluation epoch the test split is classified by goodness over all labels (every layer, the last layer, the
+mean of the last k layers) and a checkpoint is kept; periodic checkpoints allow resuming.
+
+Files in DIR: run.json (provenance), steps.csv (per step and layer), eval.csv (per evaluation epoch and
+layer), metrics.json (summary, written last: its presence means the run is complete), checkpoints/.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trifecta import checkpoint, data, provenance
+from trifecta.algorithms import build_trainer, check_algorithm
+from trifecta.config import TrainConfig, build_config
+from trifecta.models import get_arch
+
+log = logging.getLogger("trifecta.train")
+EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
+ENSEMBLE_COLUMNS = ("epoch", "last_k", "accuracy")
+LOGS = ("steps.csv", "eval.csv", "ensemble.csv")
+
+
+@dataclass
+class RunSpec:
+    dataset: str
+    arch: str
+    algo: str
+    seed: int
+    out_dir: Path
+    data_dir: Path
+    cfg: TrainConfig
+    device: str = "auto"
+    deterministic: bool = False
+    checkpoint_dir: Path | None = None  # default: OUT/checkpoints
+
+    def identity(self) -> dict:
+        """What determines the run's results (eval_batch_size only changes speed)."""
+        cfg = {k: v for k, v in self.cfg.to_dict().items() if k != "eval_batch_size"}
+        return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
+                "config": cfg, "training_code": provenance.training_code_hash()}
+
+    def identity_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":  # CUDA_VISIBLE_DEVICES alone (e.g. a fake SLURM GPU) does not make a device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but no CUDA device is available")
+    return torch.device(name)
+
+
+# ---- Tidy logs ----
+
+def append_rows(path: Path, header, rows) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(header)
+        writer.writerows(rows)
+
+
+def truncate_rows(path: Path, last_epoch: int) -> None:
+    """Drop rows of epochs after `last_epoch` (written before a crash, after the last checkpoint)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last_epoch]
+    checkpoint.write_atomic(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+
+
+def fmt(x: float) -> str:
+    return "" if x != x else f"{x:.6g}"  # NaN -> empty cell
+
+
+# ---- Evaluation ----
+
+def evaluate(trainer, images, labels, info, last_k: int) -> dict:
+    """Classify the test split by score over all labels; per-layer and ensemble accuracies."""
+    trainer.net.eval()
+    scores = torch.cat([trainer.scores(prepare(part, info, None)) for part in images.split(8192)])
+    trainer.net.train()
+    labels = labels.to(scores.device)
+    per_layer = (scores.argmax(1) == labels[:, None]).float().mean(0)
+    ensemble = (scores[:, :, -last_k:].mean(2).argmax(1) == labels).float().mean()
+    true_scores = scores[torch.arange(len(labels), device=scores.device), labels]
+    max_goodness = true_scores.max(0).values if trainer.scores_are_goodness else torch.full_like(per_layer, float("nan"))
+    return {"accuracy": per_layer.tolist(), "acc_last": per_layer[-1].item(),
+            "acc_last_k": ensemble.item() if scores.shape[2] >= last_k else float("nan"),
+            "max_goodness": max_goodness.tolist(), "max_abs_weight": trainer.max_abs_weights().tolist()}
+
+
+def prepare(images_u8, info, generator):
+    """uint8 batch -> augmented (if a generator is given), normalised float batch."""
+    x = images_u8.float().div_(255)
+    if generator is not None:
+        x = data.augment(x, generator)
+    return data.standardize(x, info)
+
+
+# ---- Training ----
+
+def train(spec: RunSpec) -> dict:
+    out = spec.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = (spec.checkpoint_dir or out / "checkpoints") / spec.identity_hash()
+    summary_path = out / "metrics.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("identity") == spec.identity():
+            log.info("run already complete: %s", summary_path)
+            return summary
+        summary_path.unlink()  # a different run: its summary no longer describes this directory
+    if not (ckpt_dir / checkpoint.INDEX).exists():  # a fresh start: logs of another run must go
+        for name in LOGS:
+            (out / name).unlink(missing_ok=True)
+
+    get_arch(spec.arch)
+    check_algorithm(spec.algo)
+    info = data.get_dataset_info(spec.dataset)
+    device = resolve_device(spec.device)
+    provenance.set_seed(spec.seed, spec.deterministic)
+    cfg = spec.cfg
+
+    train_split, test_split = data.load_dataset(spec.dataset, spec.data_dir)
+    train_split = data.take_subset(train_split, cfg.subset_train)
+    test_split = data.take_subset(test_split, cfg.subset_test)
+    x_train, y_train = train_split.images.to(device), train_split.labels.to(device)
+    x_test, y_test = test_split.images.to(device), test_split.labels.to(device)
+    trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
+
+    record = {**spec.identity(), "identity_sha256": spec.identity_hash(), "status": "running",
+              **provenance.run_record(device=device, deterministic=spec.deterministic,
+                                      data_checksums=data.dataset_checksums(spec.dataset, spec.data_dir)),
+              "n_train": len(y_train), "n_test": len(y_test), "checkpoint_dir": str(ckpt_dir),
+              "started": provenance.now(), "epoch_wall_s": {}, "resumes": [], "checkpoints": {}}
+    start_epoch, iteration = 0, 0
+    loaded = checkpoint.load_latest(ckpt_dir)
+    if loaded is not None:
+        state, path = loaded
+        trainer.load_state_dict(state["trainer"])
+        torch.set_rng_state(state["rng_cpu"])
+        start_epoch, iteration = state["epoch"], state["iteration"]
+        previous = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+        if previous.get("identity_sha256") == record["identity_sha256"]:
+            for key in ("started", "epoch_wall_s", "resumes", "checkpoints"):
+                record[key] = previous[key]
+        record["resumes"].append({"from_epoch": start_epoch, "checkpoint": path.name, "at": provenance.now(),
+                                  "host": record["host"], "slurm_job_id": record["slurm_job_id"]})
+        for name in LOGS:
+            truncate_rows(out / name, start_epoch)
+        log.info("resuming from %s (epoch %d)", path, start_epoch)
+    checkpoint.write_json_atomic(out / "run.json", record)
+
+    generator = torch.Generator(device=device)
+    step_header = ("epoch", "step", "layer", *trainer.step_metrics)
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        trainer.set_lr(cfg.lr_at(epoch - 1))
+        generator.manual_seed(spec.seed * 1_000_003 + epoch)  # per-epoch stream: resuming needs no RNG replay
+        batches = data.batch_indices(len(y_train), cfg.batch_size, generator, device)
+        step_log = torch.empty(len(batches), trainer.num_layers, len(trainer.step_metrics), device=device)
+        for step, idx in enumerate(batches):
+            x = prepare(x_train[idx], info, generator if cfg.augment else None)
+            step_log[step] = trainer.train_step(x, y_train[idx], iteration, generator)
+            iteration += 1
+        step_values = step_log.cpu().tolist()  # the epoch's one host sync
+        append_rows(out / "steps.csv", step_header,
+                    ([epoch, iteration - len(batches) + s, layer + 1, *map(fmt, values)]
+                     for s, per_layer in enumerate(step_values) for layer, values in enumerate(per_layer)))
+        record["epoch_wall_s"][str(epoch)] = round(time.perf_counter() - t0, 3)
+
+        is_eval = epoch in cfg.eval_epochs
+        if is_eval:
+            result = evaluate(trainer, x_test, y_test, info, cfg.last_k)
+            append_rows(out / "eval.csv", EVAL_COLUMNS,
+                        ([epoch, layer + 1, fmt(acc), fmt(g), fmt(w)] for layer, (acc, g, w) in
+                         enumerate(zip(result["accuracy"], result["max_goodness"], result["max_abs_weight"]))))
+            append_rows(out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, cfg.last_k, fmt(result["acc_last_k"])]])
+            log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
+                     epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
+        if is_eval or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
+            state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity(),
+                     "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
+            path = checkpoint.save_checkpoint(ckpt_dir, epoch, state, keep=is_eval)
+            if is_eval:
+                record["checkpoints"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
+        checkpoint.write_json_atomic(out / "run.json", record)
+
+    summary = summarize(out, spec)
+    record.update(status="complete", finished=provenance.now())
+    checkpoint.write_json_atomic(out / "run.json", record)
+    checkpoint.write_json_atomic(summary_path, summary)
+    return summary
+
+
+def summarize(out: Path, spec: RunSpec) -> dict:
+    """metrics.json: accuracies per evaluation epoch, read back from the tidy logs (their single source)."""
+    evals = {}
+    with open(out / "eval.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            entry = evals.setdefault(row["epoch"], {"acc_layers": []})
+            entry["acc_layers"].append(float(row["accuracy"]))
+            entry["acc_last"] = float(row["accuracy"])
+    with open(out / "ensemble.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            evals[row["epoch"]][f"acc_last{row['last_k']}"] = float(row["accuracy"]) if row["accuracy"] else None
+    return {"identity": spec.identity(), "identity_sha256": spec.identity_hash(), "evals": evals}
+
+
+# ---- Command line ----
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trifecta train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, help="mnist, fmnist, svhn, cifar10, cifar100 or mnist5k")
+    p.add_argument("--arch", required=True, help="s (shallow CNN), d (deep CNN), f (FCN), t (tiny)")
+    p.add_argument("--algo", required=True, help="vff, tff, LOSS-NORM[-olu] (e.g. symba-bn), bp, fa, pep")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumes if it holds checkpoints)")
+    p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
+    p.add_argument("--config", type=Path, help="YAML file of settings (applied before --set)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set epochs=200 --set lr_schedule=0:1e-3,150:1e-4")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bitwise repeatable on CPU)")
+    p.add_argument("--checkpoint-dir", type=Path, help="checkpoint root (default OUT/checkpoints)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = build_config(args.config, args.overrides)
+    spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
+                   args.device, args.deterministic, args.checkpoint_dir)
+    train(spec)
+    return 0

@@ -1,0 +1,107 @@
+"""Whole training runs on the embedded digits: outputs, determinism, resume, corrupt checkpoints, errors."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from trifecta import checkpoint
+from trifecta.cli import main as cli
+from trifecta.config import build_config
+from trifecta.train import RunSpec, train
+
+SMALL = ["width=0.0625", "batch_size=64", "subset_train=512", "subset_test=200", "checkpoint_every=1"]
+
+
+def run(tmp_path, name="run", algo="tff", seed=0, overrides=(), **kw):
+    cfg = build_config(overrides=[*SMALL, "epochs=3", "eval_epochs=1,3", *overrides])
+    spec = RunSpec("mnist5k", "s", algo, seed, tmp_path / name, tmp_path / "data", cfg, device="cpu",
+                   deterministic=True, **kw)
+    return spec, train(spec)
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_outputs(tmp_path):
+    spec, summary = run(tmp_path)
+    out = spec.out_dir
+    assert set(summary["evals"]) == {"1", "3"}
+    assert len(summary["evals"]["3"]["acc_layers"]) == 6 and "acc_last3" in summary["evals"]["3"]
+    steps = read(out / "steps.csv")
+    assert len(steps) == 3 * (512 // 64) * 6
+    assert set(steps[0]) == {"epoch", "step", "layer", "loss", "separation", "g_pos", "g_neg", "grad_norm"}
+    evals = read(out / "eval.csv")
+    assert [(r["epoch"], r["layer"]) for r in evals][:2] == [("1", "1"), ("1", "2")] and len(evals) == 12
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "complete" and record["seed"] == 0 and record["config"]["epochs"] == 3
+    for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data_sha256",
+                "started", "finished", "epoch_wall_s", "training_code"):
+        assert key in record
+    assert set(record["checkpoints"]) == {"1", "3"}  # evaluation epochs are kept for later analyses
+    kept = sorted(p.name for p in (out / "checkpoints" / spec.identity_hash()).glob("*.pt"))
+    assert kept == ["epoch_0001.pt", "epoch_0003.pt"]
+
+
+def test_same_seed_same_metrics_and_other_seed_differs(tmp_path):
+    _, a = run(tmp_path, "a")
+    _, b = run(tmp_path, "b")
+    _, c = run(tmp_path, "c", seed=1)
+    assert a["evals"] == b["evals"]
+    assert read(tmp_path / "a" / "steps.csv") == read(tmp_path / "b" / "steps.csv")
+    assert read(tmp_path / "a" / "steps.csv") != read(tmp_path / "c" / "steps.csv")
+
+
+def test_resume_gives_the_uninterrupted_result(tmp_path):
+    full_spec, full = run(tmp_path, "full")
+    # A job killed during epoch 3: its checkpoint never landed; epoch 2's periodic checkpoint was pruned
+    # by epoch 3's, so the run resumes from the kept epoch-1 checkpoint (logs of epochs 2-3 are dropped).
+    part_spec, _ = run(tmp_path, "part")
+    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash()
+    index = checkpoint.read_index(ckpt)
+    for name in [n for n, e in index.items() if e["epoch"] == 3]:
+        (ckpt / name).unlink()
+        del index[name]
+    checkpoint.write_json_atomic(ckpt / "index.json", index)
+    (part_spec.out_dir / "metrics.json").unlink()
+    _, resumed = run(tmp_path, "part")
+    assert resumed["evals"] == full["evals"]
+    assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")
+    record = json.loads((tmp_path / "part" / "run.json").read_text())
+    assert record["resumes"][-1]["from_epoch"] == 1
+
+
+def test_corrupt_checkpoint_is_skipped_not_loaded(tmp_path, caplog):
+    spec, full = run(tmp_path, "full")
+    ckpt = spec.out_dir / "checkpoints" / spec.identity_hash()
+    (spec.out_dir / "metrics.json").unlink()
+    last = ckpt / "epoch_0003.pt"
+    last.write_bytes(last.read_bytes()[:100])  # truncated by a crash or a full disk
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
+        checkpoint.load_checkpoint(last)
+    _, resumed = run(tmp_path, "full")
+    assert "epoch_0003.pt is corrupt" in caplog.text
+    assert resumed["evals"] == full["evals"]  # resumed from epoch 2 and redid epoch 3
+
+
+def test_complete_run_is_not_retrained(tmp_path):
+    spec, _ = run(tmp_path)
+    stamp = (spec.out_dir / "steps.csv").stat().st_mtime_ns
+    run(tmp_path)
+    assert (spec.out_dir / "steps.csv").stat().st_mtime_ns == stamp
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    base = ["train", "--dataset", "mnist5k", "--arch", "s", "--seed", "0", "--out", str(tmp_path / "x")]
+    assert cli([*base, "--algo", "tfff"]) == 1
+    assert "unknown algorithm 'tfff'" in capsys.readouterr().err
+    assert cli([*base, "--algo", "tff", "--set", "lr=3"]) == 1
+    assert "unknown setting 'lr'" in capsys.readouterr().err
+    assert cli([*base, "--algo", "tff", "--dataset", "imagenet"]) == 1
+    assert "unknown dataset 'imagenet'" in capsys.readouterr().err
+    assert cli([*base[:4], "x", *base[5:], "--algo", "tff"]) == 1
+    assert "unknown architecture 'x'" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "metrics.json").exists()
