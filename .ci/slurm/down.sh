@@ -30,18 +30,28 @@ pid_of() {   # pid_of NAME PIDFILE: the pid if the process in PIDFILE is alive a
     echo "$pid"
 }
 
-stop() {   # stop NAME PIDFILE [TIMEOUT_S]: SIGTERM, wait, SIGKILL after the timeout
-    local name=$1 pf=$2 limit=${3:-30} pid i
-    pid=$(pid_of "$name" "$pf") || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < limit * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { log "stopped $name ($pid)"; return 0; }
-        sleep 0.1
+# stop LIMIT NAME PIDFILE [NAME PIDFILE ...]: SIGTERM to all of them at once, wait for each, SIGKILL after LIMIT s
+stop() {
+    local limit=$1 name pid i; shift
+    local -a names=() pids=()
+    while (($# >= 2)); do
+        if pid=$(pid_of "$1" "$2"); then
+            kill -TERM "$pid" 2>/dev/null && { names+=("$1"); pids+=("$pid"); }
+        fi
+        shift 2
     done
-    log "$name ($pid) ignored SIGTERM for ${limit} s: killing it"
-    kill -KILL "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    log "WARNING: $name ($pid) still alive"
+    for i in "${!pids[@]}"; do
+        name=${names[$i]} pid=${pids[$i]}
+        local n
+        for ((n = 0; n < limit * 10; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name ($pid) ignored SIGTERM for ${limit} s: killing it"
+            kill -KILL "$pid" 2>/dev/null
+            for ((n = 0; n < 50; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -0 "$pid" 2>/dev/null && { log "WARNING: $name ($pid) still alive"; continue; }
+        fi
+        log "stopped $name ($pid)"
+    done
 }
 
 # 1. cancel every job while slurmctld and slurmd can still clean up their steps
@@ -61,12 +71,11 @@ if pid_of slurmctld "$SL/slurmctld.pid" >/dev/null && [[ -f $SLURM_CONF ]]; then
     fi
 fi
 
-# 2. daemons, in reverse start order
-stop slurmd "$SL/slurmd.pid"
-stop slurmctld "$SL/slurmctld.pid"
-stop slurmdbd "$SL/slurmdbd.pid"
-stop mariadbd "$BASE/mysql/mysqld.pid" 60
-stop munged "$BASE/munge/munged.pid"
+# 2. daemons, in reverse start order (each takes about 2 s to exit, so independent ones stop together):
+#    slurm daemons first (they need munged), slurmdbd after slurmctld has flushed its records, then its database
+stop 30 slurmd "$SL/slurmd.pid" slurmctld "$SL/slurmctld.pid"
+stop 30 slurmdbd "$SL/slurmdbd.pid"
+stop 60 mariadbd "$BASE/mysql/mysqld.pid" munged "$BASE/munge/munged.pid"
 
 log "cluster at $BASE is down ($((SECONDS - T0)) s)"
 exit 0

@@ -1,7 +1,6 @@
 """Provenance of a run: seeds, code identity, software versions, machine and data checksums (`run.json`)."""
 
 import datetime
-import hashlib
 import os
 import platform
 import random
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 import torchvision
 
+from trifecta.codehash import source_hash, stage_hash
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -24,18 +25,6 @@ def set_seed(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(deterministic, warn_only=False)
     torch.backends.cudnn.benchmark = not deterministic
-
-
-def source_hash(modules: list[str] | None = None) -> str:
-    """sha256 over the package's .py files (relative path + content), or over the named modules only."""
-    paths = sorted(PACKAGE_DIR.rglob("*.py"))
-    if modules is not None:
-        paths = [p for p in paths if p.relative_to(PACKAGE_DIR).as_posix() in modules]
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def git_state() -> dict:
@@ -67,6 +56,7 @@ def run_record(*, device: torch.device, deterministic: bool, data_checksums: dic
     return {
         "git": git_state(),
         "source_sha256": source_hash(),
+        "training_code_sha256": stage_hash("training"),
         "versions": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
@@ -82,12 +72,3 @@ def run_record(*, device: torch.device, deterministic: bool, data_checksums: dic
         "data_sha256": data_checksums,
     }
 
-
-# Modules whose edits change training results; the workflow puts their hash into the training rules' params.
-TRAINING_MODULES = ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "train.py")
-
-
-def training_code_hash() -> str:
-    """sha256 of the modules that training depends on (plotting and aggregation edits leave it unchanged)."""
-    paths = sorted(p.relative_to(PACKAGE_DIR).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
-    return source_hash([p for p in paths if p.startswith(TRAINING_MODULES)])

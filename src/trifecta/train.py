@@ -49,7 +49,7 @@ class RunSpec:
         """What determines the run's results (eval_batch_size only changes speed)."""
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k != "eval_batch_size"}
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": cfg, "training_code": provenance.training_code_hash()}
+                "config": cfg, "training_code": provenance.stage_hash("training")}
 
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,30 @@
+"""Content hashes of the package's source, by stage; importable without torch (the workflow reads it).
+
+Snakemake does not notice edits inside src/, so the workflow puts these hashes into each rule's params:
+an edit to training code reruns training, an edit to plotting code reruns only the figures.
+"""
+
+import hashlib
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Path prefixes (relative to the package) whose edits change each stage's outputs.
+STAGES = {
+    "training": ("algorithms/", "checkpoint.py", "codehash.py", "config.py", "data.py", "models.py",
+                 "provenance.py", "train.py"),
+}
+
+
+def source_hash(prefixes: tuple[str, ...] | None = None) -> str:
+    """sha256 over the package's .py files (relative path + content), optionally only those under `prefixes`."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        name = path.relative_to(PACKAGE_DIR).as_posix()
+        if prefixes is None or name.startswith(prefixes):
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def stage_hash(stage: str) -> str:
+    return source_hash(STAGES[stage])
