@@ -1,9 +1,9 @@
 """Atomic, checksummed checkpoints in a run's `checkpoints/` folder.
 
 Each checkpoint is written to a temporary file and renamed into place; its sha256 goes into
-`checkpoints/index.json` (also replaced atomically). Loading verifies the hash first, so a truncated or
-altered file is reported and skipped, never unpickled. Checkpoints at evaluation epochs are kept for the
-downstream analyses; periodic ones are pruned once a newer checkpoint exists.
+`index.json` (also replaced atomically). Loading verifies the hash first, so a truncated or altered file is
+reported and skipped, never unpickled. Resume checkpoints (the full training state) roll; snapshots (model
+weights at chosen epochs, for probing and weight figures) are kept.
 """
 
 import hashlib
@@ -55,18 +55,19 @@ def read_index(folder: Path) -> dict:
         raise CheckpointError(f"{path} is corrupt ({err}); delete it to start the run again") from None
 
 
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch_{epoch:04d}.pt"
+def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict) -> Path:
+    """Write `state` as `{kind}_epoch_NNNN.pt` and record its hash.
 
-
-def save_checkpoint(folder: Path, epoch: int, state: dict, keep: bool) -> Path:
-    """Write `state` for `epoch`; `keep` marks it permanent (an evaluation epoch)."""
-    path = folder / checkpoint_name(epoch)
+    kind "resume": the full training state; all but the two newest are pruned (the older one is the
+    fallback if the newest turns out corrupt). kind "snapshot": model weights kept for later analyses.
+    """
+    path = folder / f"{kind}_epoch_{epoch:04d}.pt"
     write_atomic(path, lambda f: torch.save(state, f))
     index = read_index(folder)
-    index[path.name] = {"epoch": epoch, "sha256": sha256_file(path), "keep": keep}
-    for name, entry in list(index.items()):  # prune older periodic checkpoints
-        if not entry["keep"] and entry["epoch"] < epoch:
+    index[path.name] = {"epoch": epoch, "kind": kind, "sha256": sha256_file(path)}
+    if kind == "resume":
+        resumes = sorted((e["epoch"], n) for n, e in index.items() if e["kind"] == "resume")
+        for _, name in resumes[:-2]:
             (folder / name).unlink(missing_ok=True)
             del index[name]
     write_json_atomic(folder / INDEX, index)
@@ -93,9 +94,9 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict:
 
 
 def load_latest(folder: Path) -> tuple[dict, Path] | None:
-    """The newest checkpoint that verifies; corrupt ones are logged and skipped. None if there is none."""
-    index = read_index(folder)
-    for name, entry in sorted(index.items(), key=lambda kv: kv[1]["epoch"], reverse=True):
+    """The newest resume checkpoint that verifies; corrupt ones are logged and skipped. None if there is none."""
+    resumes = [(n, e) for n, e in read_index(folder).items() if e["kind"] == "resume"]
+    for name, entry in sorted(resumes, key=lambda kv: kv[1]["epoch"], reverse=True):
         try:
             return load_checkpoint(folder / name, entry["sha256"]), folder / name
         except CheckpointError as err:

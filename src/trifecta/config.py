@@ -21,7 +21,8 @@ class ConfigError(ValueError):
 class TrainConfig:
     epochs: int = 100  # training epochs
     eval_epochs: list[int] = field(default_factory=list)  # test + checkpoint at these epochs (last always added)
-    checkpoint_every: int = 10  # also checkpoint every N epochs, for resuming (0: only at eval epochs)
+    snapshot_epochs: list[int] = field(default_factory=list)  # keep model weights at these epochs (last always added)
+    checkpoint_every: int = 10  # resume checkpoint every N epochs (0: only at the end)
     width: float = 1.0  # multiplies every layer's channels / units (1.0 = the paper's network)
     batch_size: int = 512  # positives per step (FF adds as many negatives); samples per step for baselines
     lr_schedule: list[tuple[int, float]] = field(default_factory=lambda: [(0, 1e-3)])  # (first epoch, lr), 0-based
@@ -49,7 +50,10 @@ class TrainConfig:
         _require(self.pep_hidden >= 1, "pep_hidden", self.pep_hidden, "must be >= 1")
         for e in self.eval_epochs:
             _require(1 <= e <= self.epochs, "eval_epochs", self.eval_epochs, f"each must be in 1..epochs={self.epochs}")
+        for e in self.snapshot_epochs:
+            _require(1 <= e <= self.epochs, "snapshot_epochs", self.snapshot_epochs, f"each must be in 1..epochs={self.epochs}")
         self.eval_epochs = sorted(set(self.eval_epochs) | {self.epochs})
+        self.snapshot_epochs = sorted(set(self.snapshot_epochs) | {self.epochs})
         starts = [s for s, _ in self.lr_schedule]
         _require(bool(starts) and starts[0] == 0, "lr_schedule", self.lr_schedule, "must start at epoch 0")
         _require(starts == sorted(set(starts)), "lr_schedule", self.lr_schedule, "epochs must increase")

@@ -3,7 +3,8 @@
 The dataset lives on the training device as uint8; each batch is augmented there and shuffled with a
 device-side permutation. Metrics stay on the device during an epoch and are written once per epoch. At each
 evaluation epoch the test split is classified by goodness over all labels (every layer, the last layer, the
-mean of the last k layers) and a checkpoint is kept; periodic checkpoints allow resuming.
+mean of the last k layers); model snapshots are kept at the snapshot epochs, and periodic resume
+checkpoints let a killed run continue where it stopped.
 
 Files in DIR: run.json (provenance), steps.csv (per step and layer), eval.csv (per evaluation epoch and
 layer), metrics.json (summary, written last: its presence means the run is complete), checkpoints/.
@@ -148,7 +149,7 @@ def train(spec: RunSpec) -> dict:
               **provenance.run_record(device=device, deterministic=spec.deterministic,
                                       data_checksums=data.dataset_checksums(spec.dataset, spec.data_dir)),
               "n_train": len(y_train), "n_test": len(y_test), "checkpoint_dir": str(ckpt_dir),
-              "started": provenance.now(), "epoch_wall_s": {}, "resumes": [], "checkpoints": {}}
+              "started": provenance.now(), "epoch_wall_s": {}, "resumes": [], "snapshots": {}}
     start_epoch, iteration = 0, 0
     loaded = checkpoint.load_latest(ckpt_dir)
     if loaded is not None:
@@ -158,7 +159,7 @@ def train(spec: RunSpec) -> dict:
         start_epoch, iteration = state["epoch"], state["iteration"]
         previous = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
         if previous.get("identity_sha256") == record["identity_sha256"]:
-            for key in ("started", "epoch_wall_s", "resumes", "checkpoints"):
+            for key in ("started", "epoch_wall_s", "resumes", "snapshots"):
                 record[key] = previous[key]
         record["resumes"].append({"from_epoch": start_epoch, "checkpoint": path.name, "at": provenance.now(),
                                   "host": record["host"], "slurm_job_id": record["slurm_job_id"]})
@@ -185,8 +186,7 @@ def train(spec: RunSpec) -> dict:
                      for s, per_layer in enumerate(step_values) for layer, values in enumerate(per_layer)))
         record["epoch_wall_s"][str(epoch)] = round(time.perf_counter() - t0, 3)
 
-        is_eval = epoch in cfg.eval_epochs
-        if is_eval:
+        if epoch in cfg.eval_epochs:
             result = evaluate(trainer, x_test, y_test, info, cfg.last_k)
             append_rows(out / "eval.csv", EVAL_COLUMNS,
                         ([epoch, layer + 1, fmt(acc), fmt(g), fmt(w)] for layer, (acc, g, w) in
@@ -194,12 +194,14 @@ def train(spec: RunSpec) -> dict:
             append_rows(out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, cfg.last_k, fmt(result["acc_last_k"])]])
             log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
                      epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
-        if is_eval or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
+        if epoch in cfg.snapshot_epochs:
+            path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
+                                              {"epoch": epoch, "identity": spec.identity(), "net": trainer.net.state_dict()})
+            record["snapshots"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
+        if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
             state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity(),
                      "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
-            path = checkpoint.save_checkpoint(ckpt_dir, epoch, state, keep=is_eval)
-            if is_eval:
-                record["checkpoints"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
+            checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state)
         checkpoint.write_json_atomic(out / "run.json", record)
 
     summary = summarize(out, spec)

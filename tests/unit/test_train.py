@@ -15,7 +15,7 @@ SMALL = ["width=0.0625", "batch_size=64", "subset_train=512", "subset_test=200",
 
 
 def run(tmp_path, name="run", algo="tff", seed=0, overrides=(), **kw):
-    cfg = build_config(overrides=[*SMALL, "epochs=3", "eval_epochs=1,3", *overrides])
+    cfg = build_config(overrides=[*SMALL, "epochs=3", "eval_epochs=1,3", "snapshot_epochs=1", *overrides])
     spec = RunSpec("mnist5k", "s", algo, seed, tmp_path / name, tmp_path / "data", cfg, device="cpu",
                    deterministic=True, **kw)
     return spec, train(spec)
@@ -41,9 +41,9 @@ def test_outputs(tmp_path):
     for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data_sha256",
                 "started", "finished", "epoch_wall_s", "training_code"):
         assert key in record
-    assert set(record["checkpoints"]) == {"1", "3"}  # evaluation epochs are kept for later analyses
+    assert set(record["snapshots"]) == {"1", "3"}  # model weights kept for later analyses
     kept = sorted(p.name for p in (out / "checkpoints" / spec.identity_hash()).glob("*.pt"))
-    assert kept == ["epoch_0001.pt", "epoch_0003.pt"]
+    assert kept == ["resume_epoch_0002.pt", "resume_epoch_0003.pt", "snapshot_epoch_0001.pt", "snapshot_epoch_0003.pt"]
 
 
 def test_same_seed_same_metrics_and_other_seed_differs(tmp_path):
@@ -57,34 +57,35 @@ def test_same_seed_same_metrics_and_other_seed_differs(tmp_path):
 
 def test_resume_gives_the_uninterrupted_result(tmp_path):
     full_spec, full = run(tmp_path, "full")
-    # A job killed during epoch 3: its checkpoint never landed; epoch 2's periodic checkpoint was pruned
-    # by epoch 3's, so the run resumes from the kept epoch-1 checkpoint (logs of epochs 2-3 are dropped).
+    # A job killed during epoch 3: its resume checkpoint never landed, so the run resumes from epoch 2
+    # (the logs of epoch 3, if written, are dropped and redone).
     part_spec, _ = run(tmp_path, "part")
     ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash()
     index = checkpoint.read_index(ckpt)
-    for name in [n for n, e in index.items() if e["epoch"] == 3]:
-        (ckpt / name).unlink()
-        del index[name]
+    (ckpt / "resume_epoch_0003.pt").unlink()
+    del index["resume_epoch_0003.pt"]
     checkpoint.write_json_atomic(ckpt / "index.json", index)
     (part_spec.out_dir / "metrics.json").unlink()
     _, resumed = run(tmp_path, "part")
     assert resumed["evals"] == full["evals"]
     assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")
     record = json.loads((tmp_path / "part" / "run.json").read_text())
-    assert record["resumes"][-1]["from_epoch"] == 1
+    assert record["resumes"][-1]["from_epoch"] == 2
 
 
 def test_corrupt_checkpoint_is_skipped_not_loaded(tmp_path, caplog):
     spec, full = run(tmp_path, "full")
     ckpt = spec.out_dir / "checkpoints" / spec.identity_hash()
     (spec.out_dir / "metrics.json").unlink()
-    last = ckpt / "epoch_0003.pt"
+    last = ckpt / "resume_epoch_0003.pt"
     last.write_bytes(last.read_bytes()[:100])  # truncated by a crash or a full disk
     with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
         checkpoint.load_checkpoint(last)
     _, resumed = run(tmp_path, "full")
-    assert "epoch_0003.pt is corrupt" in caplog.text
-    assert resumed["evals"] == full["evals"]  # resumed from epoch 2 and redid epoch 3
+    assert "resume_epoch_0003.pt is corrupt" in caplog.text
+    record = json.loads((spec.out_dir / "run.json").read_text())
+    assert record["resumes"][-1]["from_epoch"] == 2  # the older resume checkpoint, then epoch 3 again
+    assert resumed["evals"] == full["evals"]
 
 
 def test_complete_run_is_not_retrained(tmp_path):
