@@ -116,6 +116,16 @@ def prepare(images_u8, info, generator):
 
 # ---- Training ----
 
+def train_epoch(trainer, images, labels, info, cfg: TrainConfig, generator, iteration: int):
+    """One pass over the shuffled training split; per-step metrics stay on the device: (steps, layers, metrics)."""
+    batches = data.batch_indices(len(labels), cfg.batch_size, generator, images.device)
+    step_log = torch.empty(len(batches), trainer.num_layers, len(trainer.step_metrics), device=images.device)
+    for step, idx in enumerate(batches):
+        x = prepare(images[idx], info, generator if cfg.augment else None)
+        step_log[step] = trainer.train_step(x, labels[idx], iteration + step, generator)
+    return step_log
+
+
 def train(spec: RunSpec) -> dict:
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -174,16 +184,12 @@ def train(spec: RunSpec) -> dict:
         t0 = time.perf_counter()
         trainer.set_lr(cfg.lr_at(epoch - 1))
         generator.manual_seed(spec.seed * 1_000_003 + epoch)  # per-epoch stream: resuming needs no RNG replay
-        batches = data.batch_indices(len(y_train), cfg.batch_size, generator, device)
-        step_log = torch.empty(len(batches), trainer.num_layers, len(trainer.step_metrics), device=device)
-        for step, idx in enumerate(batches):
-            x = prepare(x_train[idx], info, generator if cfg.augment else None)
-            step_log[step] = trainer.train_step(x, y_train[idx], iteration, generator)
-            iteration += 1
+        step_log = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration)
         step_values = step_log.cpu().tolist()  # the epoch's one host sync
         append_rows(out / "steps.csv", step_header,
-                    ([epoch, iteration - len(batches) + s, layer + 1, *map(fmt, values)]
+                    ([epoch, iteration + s, layer + 1, *map(fmt, values)]
                      for s, per_layer in enumerate(step_values) for layer, values in enumerate(per_layer)))
+        iteration += len(step_values)
         record["epoch_wall_s"][str(epoch)] = round(time.perf_counter() - t0, 3)
 
         if epoch in cfg.eval_epochs:
