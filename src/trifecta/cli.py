@@ -7,6 +7,13 @@ import sys
 COMMANDS = {
     "train": "trifecta.train",
     "download": "trifecta.download",
+    "collect": "trifecta.aggregate",
+    "tables": "trifecta.tables",
+    "probe": "trifecta.probe",
+    "export-weights": "trifecta.weights",
+    "figure": "trifecta.figures",
+    "lineage": "trifecta.lineage",
+    "audit": "trifecta.audit",
 }
 
 

@@ -11,8 +11,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Path prefixes (relative to the package) whose edits change each stage's outputs.
 STAGES = {
-    "training": ("algorithms/", "checkpoint.py", "codehash.py", "config.py", "data.py", "models.py",
-                 "provenance.py", "train.py"),
+    "training": ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "train.py"),
+    "aggregate": ("aggregate.py",),
+    "analysis": ("audit.py", "lineage.py", "tables.py"),  # paper_values.csv is a rule input instead
+    "probe": ("lineage.py", "probe.py", "tables.py", "weights.py"),  # probes and exported weights
+    "figures": ("figures.py", "tables.py"),
 }
 
 

@@ -10,8 +10,7 @@ Augmentation follows Appendix C of the paper (random crop with 4 px zero padding
 up to 15 degrees), done as one batched affine warp per batch.
 
 References:
-    Dooms, Tsang & Oramas (2023), "The Trifecta: Three simple techniques for training deeper
-    Forward-Forward networks", Appendix C.
+    "The Trifecta: Three simple techniques for training deeper Forward-Forward networks", Appendix C.
     KellerJordan/cifar10-airbench, airbench94_muon.py (CifarLoader, batch_crop).
 """
 

@@ -13,10 +13,13 @@ state_dict() / load_state_dict().
 import re
 from dataclasses import dataclass
 
+from trifecta.algorithms.bp import BPTrainer
+from trifecta.algorithms.fa import FATrainer
 from trifecta.algorithms.ff import FFTrainer
+from trifecta.algorithms.pepita import PEPITATrainer
 
 PRESETS = {"vff": "ftl2-ln", "tff": "symba-bn-olu"}
-BASELINES = {}  # name -> trainer class taking (info, arch, cfg, device)
+BASELINES = {"bp": BPTrainer, "fa": FATrainer, "pep": PEPITATrainer}  # name -> trainer class (info, arch, cfg, device)
 _FF_NAME = re.compile(r"^(?P<loss>symba|ftl(?P<tau>\d+(\.\d+)?)?)-(?P<norm>ln|bn|none)(?P<olu>-olu)?$")
 
 
