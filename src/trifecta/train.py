@@ -101,9 +101,11 @@ def evaluate(trainer, images, labels, info, last_k: int) -> dict:
     ensemble = (scores[:, :, -last_k:].mean(2).argmax(1) == labels).float().mean()
     true_scores = scores[torch.arange(len(labels), device=scores.device), labels]
     max_goodness = true_scores.max(0).values if trainer.scores_are_goodness else torch.full_like(per_layer, float("nan"))
-    return {"accuracy": per_layer.tolist(), "acc_last": per_layer[-1].item(),
+    scored = scores.shape[2]  # FF: every layer; baselines: only the output layer
+    return {"layer": list(range(trainer.num_layers - scored + 1, trainer.num_layers + 1)),
+            "accuracy": per_layer.tolist(), "acc_last": per_layer[-1].item(),
             "acc_last_k": ensemble.item() if scores.shape[2] >= last_k else float("nan"),
-            "max_goodness": max_goodness.tolist(), "max_abs_weight": trainer.max_abs_weights().tolist()}
+            "max_goodness": max_goodness.tolist(), "max_abs_weight": trainer.max_abs_weights()[-scored:].tolist()}
 
 
 def prepare(images_u8, info, generator):
@@ -195,8 +197,8 @@ def train(spec: RunSpec) -> dict:
         if epoch in cfg.eval_epochs:
             result = evaluate(trainer, x_test, y_test, info, cfg.last_k)
             append_rows(out / "eval.csv", EVAL_COLUMNS,
-                        ([epoch, layer + 1, fmt(acc), fmt(g), fmt(w)] for layer, (acc, g, w) in
-                         enumerate(zip(result["accuracy"], result["max_goodness"], result["max_abs_weight"]))))
+                        ([epoch, *row[:1], *map(fmt, row[1:])] for row in zip(
+                            result["layer"], result["accuracy"], result["max_goodness"], result["max_abs_weight"])))
             append_rows(out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, cfg.last_k, fmt(result["acc_last_k"])]])
             log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
                      epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
