@@ -55,19 +55,21 @@ def read_index(folder: Path) -> dict:
         raise CheckpointError(f"{path} is corrupt ({err}); delete it to start the run again") from None
 
 
-def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict) -> Path:
-    """Write `state` as `{kind}_epoch_NNNN.pt` and record its hash.
+def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict, step: int = 0) -> Path:
+    """Write `state` as `{kind}_epoch_NNNN[_step_SSSS].pt` and record its hash.
 
+    `epoch` counts completed epochs; `step` the steps done in the next one (a resume checkpoint written
+    when a signal interrupted an epoch).
     kind "resume": the full training state; all but the two newest are pruned (the older one is the
     fallback if the newest turns out corrupt). kind "snapshot": model weights kept for later analyses.
     """
-    path = folder / f"{kind}_epoch_{epoch:04d}.pt"
+    path = folder / (f"{kind}_epoch_{epoch:04d}" + (f"_step_{step:04d}" if step else "") + ".pt")
     write_atomic(path, lambda f: torch.save(state, f))
     index = read_index(folder)
-    index[path.name] = {"epoch": epoch, "kind": kind, "sha256": sha256_file(path)}
+    index[path.name] = {"epoch": epoch, "step": step, "kind": kind, "sha256": sha256_file(path)}
     if kind == "resume":
-        resumes = sorted((e["epoch"], n) for n, e in index.items() if e["kind"] == "resume")
-        for _, name in resumes[:-2]:
+        resumes = sorted((e["epoch"], e["step"], n) for n, e in index.items() if e["kind"] == "resume")
+        for *_, name in resumes[:-2]:
             (folder / name).unlink(missing_ok=True)
             del index[name]
     write_json_atomic(folder / INDEX, index)
@@ -96,7 +98,7 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict:
 def load_latest(folder: Path) -> tuple[dict, Path] | None:
     """The newest resume checkpoint that verifies; corrupt ones are logged and skipped. None if there is none."""
     resumes = [(n, e) for n, e in read_index(folder).items() if e["kind"] == "resume"]
-    for name, entry in sorted(resumes, key=lambda kv: kv[1]["epoch"], reverse=True):
+    for name, entry in sorted(resumes, key=lambda kv: (kv[1]["epoch"], kv[1]["step"]), reverse=True):
         try:
             return load_checkpoint(folder / name, entry["sha256"]), folder / name
         except CheckpointError as err:

@@ -11,10 +11,12 @@ layer), metrics.json (summary, written last: its presence means the run is compl
 """
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -118,14 +120,48 @@ def prepare(images_u8, info, generator):
 
 # ---- Training ----
 
-def train_epoch(trainer, images, labels, info, cfg: TrainConfig, generator, iteration: int):
-    """One pass over the shuffled training split; per-step metrics stay on the device: (steps, layers, metrics)."""
-    batches = data.batch_indices(len(labels), cfg.batch_size, generator, images.device)
-    step_log = torch.empty(len(batches), trainer.num_layers, len(trainer.step_metrics), device=images.device)
-    for step, idx in enumerate(batches):
+def train_epoch(trainer, images, labels, info, cfg: TrainConfig, generator, iteration: int, batches, step_log,
+                first: int = 0, should_stop=lambda: False) -> int:
+    """Steps `first`.. of an epoch over `batches`, metrics into the device tensor step_log[step].
+
+    Returns the number of steps done: fewer than len(batches) when should_stop() turned true.
+    """
+    for step in range(first, len(batches)):
+        idx = batches[step]
         x = prepare(images[idx], info, generator if cfg.augment else None)
         step_log[step] = trainer.train_step(x, labels[idx], iteration + step, generator)
-    return step_log
+        if should_stop():
+            return step + 1
+    return len(batches)
+
+
+def new_step_log(trainer, steps: int, device):
+    return torch.empty(steps, trainer.num_layers, len(trainer.step_metrics), device=device)
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM or SIGUSR1 arrived; a resume checkpoint of the partial epoch was written."""
+
+
+class StopRequest:
+    """Records SIGTERM (SLURM's time-limit warning, preemption, scancel) and SIGUSR1 while installed."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    @contextlib.contextmanager
+    def installed(self):
+        def handle(signum, _frame):
+            self.signal = signum
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGUSR1)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def train(spec: RunSpec) -> dict:
@@ -182,35 +218,58 @@ def train(spec: RunSpec) -> dict:
 
     generator = torch.Generator(device=device)
     step_header = ("epoch", "step", "layer", *trainer.step_metrics)
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        trainer.set_lr(cfg.lr_at(epoch - 1))
-        generator.manual_seed(spec.seed * 1_000_003 + epoch)  # per-epoch stream: resuming needs no RNG replay
-        step_log = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration)
-        step_values = step_log.cpu().tolist()  # the epoch's one host sync
-        append_rows(out / "steps.csv", step_header,
-                    ([epoch, iteration + s, layer + 1, *map(fmt, values)]
-                     for s, per_layer in enumerate(step_values) for layer, values in enumerate(per_layer)))
-        iteration += len(step_values)
-        record["epoch_wall_s"][str(epoch)] = round(time.perf_counter() - t0, 3)
+    partial = loaded[0].get("partial") if loaded else None  # an epoch that a signal interrupted
+    stop = StopRequest()
+    with stop.installed():
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            trainer.set_lr(cfg.lr_at(epoch - 1))
+            if partial is None:
+                generator.manual_seed(spec.seed * 1_000_003 + epoch)  # per-epoch stream: no RNG replay on resume
+                batches = data.batch_indices(len(y_train), cfg.batch_size, generator, device)
+                step_log, first = new_step_log(trainer, len(batches), device), 0
+            else:
+                batches = [b.to(device) for b in partial["batches"]]
+                generator.set_state(partial["generator"])
+                step_log, first = new_step_log(trainer, len(batches), device), len(partial["step_log"])
+                step_log[:first] = partial["step_log"].to(device)
+                partial = None
+            done = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration, batches, step_log,
+                               first, stop)
+            if done < len(batches):
+                state = {"epoch": epoch - 1, "iteration": iteration, "identity": spec.identity(),
+                         "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state(),
+                         "partial": {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
+                                     "step_log": step_log[:done].cpu()}}
+                path = checkpoint.save_checkpoint(ckpt_dir, "resume", epoch - 1, state, step=done)
+                record["status"] = "interrupted"
+                checkpoint.write_json_atomic(out / "run.json", record)
+                raise TrainingInterrupted(f"signal {stop.signal} during epoch {epoch}: saved {path} "
+                                          f"after {done} of {len(batches)} steps; run the same command to resume")
+            step_values = step_log.cpu().tolist()  # the epoch's one host sync
+            append_rows(out / "steps.csv", step_header,
+                        ([epoch, iteration + s, layer + 1, *map(fmt, values)]
+                         for s, per_layer in enumerate(step_values) for layer, values in enumerate(per_layer)))
+            iteration += len(step_values)
+            record["epoch_wall_s"][str(epoch)] = round(time.perf_counter() - t0, 3)
 
-        if epoch in cfg.eval_epochs:
-            result = evaluate(trainer, x_test, y_test, info, cfg.last_k)
-            append_rows(out / "eval.csv", EVAL_COLUMNS,
-                        ([epoch, *row[:1], *map(fmt, row[1:])] for row in zip(
-                            result["layer"], result["accuracy"], result["max_goodness"], result["max_abs_weight"])))
-            append_rows(out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, cfg.last_k, fmt(result["acc_last_k"])]])
-            log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
-                     epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
-        if epoch in cfg.snapshot_epochs:
-            path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
-                                              {"epoch": epoch, "identity": spec.identity(), "net": trainer.net.state_dict()})
-            record["snapshots"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
-        if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
-            state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity(),
-                     "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
-            checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state)
-        checkpoint.write_json_atomic(out / "run.json", record)
+            if epoch in cfg.eval_epochs:
+                result = evaluate(trainer, x_test, y_test, info, cfg.last_k)
+                append_rows(out / "eval.csv", EVAL_COLUMNS,
+                            ([epoch, *row[:1], *map(fmt, row[1:])] for row in zip(
+                                result["layer"], result["accuracy"], result["max_goodness"], result["max_abs_weight"])))
+                append_rows(out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, cfg.last_k, fmt(result["acc_last_k"])]])
+                log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
+                         epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
+            if epoch in cfg.snapshot_epochs:
+                path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
+                                                  {"epoch": epoch, "identity": spec.identity(), "net": trainer.net.state_dict()})
+                record["snapshots"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
+            if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
+                state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity(),
+                         "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
+                checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state)
+            checkpoint.write_json_atomic(out / "run.json", record)
 
     summary = summarize(out, spec)
     record.update(status="complete", finished=provenance.now())
@@ -261,5 +320,9 @@ def main(argv=None) -> int:
     cfg = build_config(args.config, args.overrides)
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
                    args.device, args.deterministic, args.checkpoint_dir)
-    train(spec)
+    try:
+        train(spec)
+    except TrainingInterrupted as stopped:
+        log.warning("%s", stopped)
+        return 143  # the shell's code for SIGTERM: the job did not finish
     return 0

@@ -2,7 +2,10 @@
 
 import csv
 import json
-import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -115,3 +118,27 @@ def test_tff_learns_the_embedded_digits(tmp_path):
     evals = train(spec)["evals"]
     assert evals["5"]["acc_last"] > 0.5  # chance is 0.1; this reached 0.65 when written
     assert evals["5"]["acc_last"] > evals["1"]["acc_last"]
+
+
+def test_sigterm_checkpoints_the_partial_epoch_and_the_rerun_matches(tmp_path):
+    """SLURM's time-limit warning or a preemption sends SIGTERM: the job saves and exits; a rerun resumes."""
+    command = [sys.executable, "-m", "trifecta.cli", "train", "--dataset", "mnist5k", "--arch", "s", "--algo", "tff",
+               "--seed", "0", "--device", "cpu", "--deterministic", "--threads", "1", "--data-dir", str(tmp_path),
+               *[f"--set={s}" for s in SMALL], "--set=epochs=4", "--set=eval_epochs=2,4"]
+    subprocess.run([*command, "--out", str(tmp_path / "full")], check=True, capture_output=True)
+    cut = tmp_path / "cut"
+    job = subprocess.Popen([*command, "--out", str(cut)], stderr=subprocess.PIPE, text=True)
+    while not (cut / "steps.csv").exists() and job.poll() is None:  # epoch 1 is done
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 143, job.stderr.read()
+    assert "run the same command to resume" in job.stderr.read()
+    assert not (cut / "metrics.json").exists()
+    assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
+    index = checkpoint.read_index(next((cut / "checkpoints").iterdir()))
+    partial = [e for e in index.values() if e["kind"] == "resume" and e["step"] > 0]
+    assert partial, index  # a checkpoint in the middle of an epoch
+    subprocess.run([*command, "--out", str(cut)], check=True, capture_output=True)
+    assert read(cut / "steps.csv") == read(tmp_path / "full" / "steps.csv")
+    assert read(cut / "eval.csv") == read(tmp_path / "full" / "eval.csv")
+    assert json.loads((cut / "run.json").read_text())["resumes"][-1]["from_epoch"] == partial[0]["epoch"]
