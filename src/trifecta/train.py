@@ -13,6 +13,7 @@ layer), metrics.json (summary, written last: its presence means the run is compl
 import argparse
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -48,14 +49,17 @@ class RunSpec:
     deterministic: bool = False
     checkpoint_dir: Path | None = None  # default: OUT/checkpoints
 
+    @functools.cached_property
     def identity(self) -> dict:
         """What determines the run's results (eval_batch_size only changes speed)."""
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k != "eval_batch_size"}
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
                 "config": cfg, "training_code": provenance.stage_hash("training")}
 
+    @functools.cached_property
     def identity_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+        """Computed once per run, so an edit of src/ during training cannot mix two code hashes."""
+        return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -167,11 +171,11 @@ class StopRequest:
 def train(spec: RunSpec) -> dict:
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_dir = (spec.checkpoint_dir or out / "checkpoints") / spec.identity_hash()
+    ckpt_dir = (spec.checkpoint_dir or out / "checkpoints") / spec.identity_hash
     summary_path = out / "metrics.json"
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
-        if summary.get("identity") == spec.identity():
+        if summary.get("identity") == spec.identity:
             log.info("run already complete: %s", summary_path)
             return summary
         summary_path.unlink()  # a different run: its summary no longer describes this directory
@@ -193,7 +197,7 @@ def train(spec: RunSpec) -> dict:
     x_test, y_test = test_split.images.to(device), test_split.labels.to(device)
     trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
 
-    record = {**spec.identity(), "identity_sha256": spec.identity_hash(), "status": "running",
+    record = {**spec.identity, "identity_sha256": spec.identity_hash, "status": "running",
               **provenance.run_record(device=device, deterministic=spec.deterministic,
                                       data_checksums=data.dataset_checksums(spec.dataset, spec.data_dir)),
               "n_train": len(y_train), "n_test": len(y_test), "checkpoint_dir": str(ckpt_dir),
@@ -237,7 +241,7 @@ def train(spec: RunSpec) -> dict:
             done = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration, batches, step_log,
                                first, stop)
             if done < len(batches):
-                state = {"epoch": epoch - 1, "iteration": iteration, "identity": spec.identity(),
+                state = {"epoch": epoch - 1, "iteration": iteration, "identity": spec.identity,
                          "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state(),
                          "partial": {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
                                      "step_log": step_log[:done].cpu()}}
@@ -263,10 +267,10 @@ def train(spec: RunSpec) -> dict:
                          epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
             if epoch in cfg.snapshot_epochs:
                 path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
-                                                  {"epoch": epoch, "identity": spec.identity(), "net": trainer.net.state_dict()})
+                                                  {"epoch": epoch, "identity": spec.identity, "net": trainer.net.state_dict()})
                 record["snapshots"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
             if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
-                state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity(),
+                state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity,
                          "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
                 checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state)
             checkpoint.write_json_atomic(out / "run.json", record)
@@ -289,7 +293,7 @@ def summarize(out: Path, spec: RunSpec) -> dict:
     with open(out / "ensemble.csv", newline="") as f:
         for row in csv.DictReader(f):
             evals[row["epoch"]][f"acc_last{row['last_k']}"] = float(row["accuracy"]) if row["accuracy"] else None
-    return {"identity": spec.identity(), "identity_sha256": spec.identity_hash(), "evals": evals}
+    return {"identity": spec.identity, "identity_sha256": spec.identity_hash, "evals": evals}
 
 
 # ---- Command line ----

@@ -236,7 +236,7 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, algo):
     small = ["subset_train=640", "augment=true"]  # augmentation: the generator's stream must resume too
     _, full = run(tmp_path, algo, "full", small)
     part_spec, _ = run(tmp_path, algo, "part", small)
-    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash()
+    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash
     index = checkpoint.read_index(ckpt)
     for name in [n for n, e in index.items() if e["epoch"] == 2]:  # killed during epoch 2
         (ckpt / name).unlink()

@@ -45,7 +45,7 @@ def test_outputs(tmp_path):
                 "started", "finished", "epoch_wall_s", "training_code"):
         assert key in record
     assert set(record["snapshots"]) == {"1", "3"}  # model weights kept for later analyses
-    kept = sorted(p.name for p in (out / "checkpoints" / spec.identity_hash()).glob("*.pt"))
+    kept = sorted(p.name for p in (out / "checkpoints" / spec.identity_hash).glob("*.pt"))
     assert kept == ["resume_epoch_0002.pt", "resume_epoch_0003.pt", "snapshot_epoch_0001.pt", "snapshot_epoch_0003.pt"]
 
 
@@ -63,7 +63,7 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     # A job killed during epoch 3: its resume checkpoint never landed, so the run resumes from epoch 2
     # (the logs of epoch 3, if written, are dropped and redone).
     part_spec, _ = run(tmp_path, "part")
-    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash()
+    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash
     index = checkpoint.read_index(ckpt)
     (ckpt / "resume_epoch_0003.pt").unlink()
     del index["resume_epoch_0003.pt"]
@@ -78,7 +78,7 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
 
 def test_corrupt_checkpoint_is_skipped_not_loaded(tmp_path, caplog):
     spec, full = run(tmp_path, "full")
-    ckpt = spec.out_dir / "checkpoints" / spec.identity_hash()
+    ckpt = spec.out_dir / "checkpoints" / spec.identity_hash
     (spec.out_dir / "metrics.json").unlink()
     last = ckpt / "resume_epoch_0003.pt"
     last.write_bytes(last.read_bytes()[:100])  # truncated by a crash or a full disk
