@@ -1,0 +1,88 @@
+"""Lineage: every table cell, probe result and figure -> the runs it came from, with file hashes.
+
+    trifecta lineage --out results/lineage.json results/tables/tables.lineage.json results/figures/*.lineage.json ...
+
+Each producer (`trifecta tables`, `trifecta probe --merge`, `trifecta figure`) writes a fragment:
+{"artefacts": [{"kind", "id", "runs": [run ids], ...}], "runs": {run id: run dir}, "outputs": [files],
+"inputs": [files]}. This command joins them and adds, for every run, the sha256 of its metrics.json,
+run.json, eval.csv, ensemble.csv, steps.csv and snapshots and a summary of its provenance record (run.json),
+and the sha256 of every output and derived input file. `trifecta audit` verifies the result.
+"""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from trifecta.codehash import stage_hash
+
+RUN_FILES = ("metrics.json", "run.json", "eval.csv", "ensemble.csv", "steps.csv")
+# run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
+PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "data_sha256", "device", "host",
+              "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
+    """A snapshot where run.json says, else at the same place under the run directory (a moved results/)."""
+    path = Path(recorded_path)
+    if path.exists():
+        return path
+    moved = Path(run_dir) / "checkpoints" / path.parent.name / path.name
+    return moved if moved.exists() else path
+
+
+def run_entry(run_dir: Path) -> dict:
+    """Hashes of a run's files and snapshots, and the provenance it recorded."""
+    run_dir = Path(run_dir)
+    files = {name: sha256_file(run_dir / name) if (run_dir / name).exists() else None for name in RUN_FILES}
+    record = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    snapshots = {}
+    for epoch, snap in record.get("snapshots", {}).items():
+        path = resolve_snapshot(run_dir, snap["path"])
+        snapshots[epoch] = {"path": str(path), "sha256": sha256_file(path) if path.exists() else None}
+    return {"run_dir": str(run_dir), "identity_sha256": record.get("identity_sha256"), "files": files,
+            "snapshots": snapshots, "provenance": {k: record.get(k) for k in PROVENANCE}}
+
+
+def build_lineage(fragments: list[dict]) -> dict:
+    runs, artefacts, paths = {}, [], []
+    for fragment in fragments:
+        runs.update(fragment.get("runs", {}))
+        artefacts += fragment.get("artefacts", [])
+        paths += fragment.get("outputs", []) + fragment.get("inputs", [])
+    unknown = sorted({r for a in artefacts for r in a.get("runs", [])} - set(runs))
+    if unknown:
+        raise ValueError(f"artefacts name runs whose directories no fragment gives: {unknown}")
+    files = {}
+    for path in dict.fromkeys(paths):
+        if not Path(path).exists():
+            raise ValueError(f"{path} is listed by a lineage fragment but does not exist")
+        files[path] = sha256_file(Path(path))
+    return {"analysis_code_sha256": stage_hash("analysis"), "figures_code_sha256": stage_hash("figures"),
+            "runs": {rid: run_entry(Path(d)) for rid, d in sorted(runs.items())},
+            "artefacts": artefacts, "files": files}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trifecta lineage", description=__doc__.split("\n\n")[0])
+    p.add_argument("fragments", nargs="+", type=Path, help="*.lineage.json written by tables, probe, figure")
+    p.add_argument("--out", type=Path, required=True, help="lineage file (JSON)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    lineage = build_lineage([json.loads(p.read_text()) for p in args.fragments])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(lineage, indent=1, sort_keys=True))
+    print(f"lineage: {len(lineage['artefacts'])} artefacts, {len(lineage['runs'])} runs, "
+          f"{len(lineage['files'])} files -> {args.out}")
+    return 0

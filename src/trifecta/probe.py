@@ -1,0 +1,180 @@
+"""Probing classifiers (appendix F, Figure 8): how useful is each FF layer's representation?
+
+    trifecta probe --run-dir results/train/cifar10/f/symba-ln/seed0 --epochs 100 --out probe.csv
+    trifecta probe --merge results/probe/*/*/*/seed*.csv --out results/tables/probe.csv --lineage probe.lineage.json
+
+For each layer of a trained FF network (a kept snapshot, hash-checked), the network is frozen and its
+activations on the run's own train and test images are computed with the *neutral label*: the label plane
+is the mean of the label-matrix rows, i.e. the encoding of the one-hot average (1/C, ..., 1/C), as Hinton
+(2022) does for feature-based classification (appendix I). Batch norm uses its running statistics. Conv
+activations are average-pooled to at most 4x4 positions so that probes of the CNNs stay small (the paper
+probes only the FCN, whose activations are used whole).
+
+Each probe is a small multi-layer classifier trained by backprop: per-feature standardisation (train-set
+statistics, a fixed affine map), one hidden layer of ReLUs, a linear output; Adam, cross-entropy, minibatches
+of the train features, a fixed number of epochs (paper: 100). Its test accuracy after the last epoch (no
+selection on the test set) is reported per layer in a tidy CSV.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trifecta import checkpoint, data
+from trifecta.algorithms import build_trainer, parse_ff_name
+from trifecta.config import TrainConfig
+from trifecta.lineage import resolve_snapshot
+from trifecta.train import resolve_device
+
+log = logging.getLogger("trifecta.probe")
+COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy", "probe_train_accuracy",
+           "label", "probe_epochs", "hidden", "snapshot_sha256", "run_dir"]
+MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4
+
+
+# ---- Features ----
+
+def load_snapshot_net(run_dir: Path, epoch: int | None, device) -> tuple:
+    """(FF net with the snapshot's weights, record of the run, epoch, snapshot sha256)."""
+    record = json.loads((run_dir / "run.json").read_text())
+    if parse_ff_name(record["algo"]) is None:
+        raise ValueError(f"{run_dir}: probing needs an FF network, not '{record['algo']}'")
+    snapshots = record.get("snapshots", {})
+    if not snapshots:
+        raise ValueError(f"{run_dir}/run.json lists no snapshots")
+    epoch = max(map(int, snapshots)) if epoch is None else epoch
+    if str(epoch) not in snapshots:
+        raise ValueError(f"{run_dir} has no snapshot at epoch {epoch} (has {', '.join(sorted(snapshots, key=int))}); "
+                         "add it to the run's snapshot_epochs")
+    entry = snapshots[str(epoch)]
+    state = checkpoint.load_checkpoint(resolve_snapshot(run_dir, entry["path"]), entry["sha256"])
+    cfg = TrainConfig(**{k: v for k, v in record["config"].items() if k in TrainConfig.__dataclass_fields__})
+    cfg.lr_schedule = [tuple(p) for p in cfg.lr_schedule]
+    info = data.get_dataset_info(record["dataset"])
+    net = build_trainer(record["algo"], info, record["arch"], cfg, device).net
+    net.load_state_dict(state["net"])
+    return net.eval(), record, epoch, entry["sha256"]
+
+
+@torch.no_grad()
+def layer_features(net, images_u8: torch.Tensor, info, layer: int, device, chunk: int = 2048) -> torch.Tensor:
+    """Activations of `layer` (0-based) with the neutral label, flattened: (N, features), float32."""
+    plane = net.label_matrix.mean(0).view(1, 1, *net.plane)  # one-hot average @ label matrix
+    out = []
+    for part in images_u8.split(chunk):
+        x = data.standardize(part.to(device).float().div_(255), info)
+        h = torch.cat([x, plane.expand(len(x), -1, -1, -1).to(x.dtype)], dim=1)
+        h = h if net.conv else h.flatten(1)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            for block in net.layers[: layer + 1]:
+                h = block(h)
+        if h.dim() == 4 and h.shape[-1] > MAX_POSITIONS:
+            h = F.adaptive_avg_pool2d(h, MAX_POSITIONS)
+        out.append(h.float().flatten(1))
+    return torch.cat(out)
+
+
+# ---- Probe ----
+
+def train_probe(x_train, y_train, x_test, y_test, classes: int, hidden: int, epochs: int, lr: float,
+                batch_size: int, seed: int) -> tuple[float, float]:
+    """Train a one-hidden-layer MLP on frozen features; (test accuracy, train accuracy) after the last epoch."""
+    torch.manual_seed(seed)
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    probe = nn.Sequential(nn.Linear(x_train.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, classes)).to(x_train.device)
+    opt = torch.optim.Adam(probe.parameters(), lr=lr)
+    generator = torch.Generator(device=x_train.device).manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), device=x_train.device, generator=generator).split(batch_size):
+            loss = F.cross_entropy(probe((x_train[idx] - mean) / std), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    @torch.no_grad()
+    def accuracy(x, y):
+        return torch.cat([probe((p - mean) / std).argmax(1) for p in x.split(8192)]).eq(y).float().mean().item()
+    return accuracy(x_test, y_test), accuracy(x_train, y_train)
+
+
+def probe_run(run_dir: Path, epoch: int | None, epochs: int, hidden: int, lr: float, batch_size: int,
+              data_dir: Path, device) -> pd.DataFrame:
+    """One row per layer: the probe's test accuracy on that layer's frozen features."""
+    net, record, epoch, sha = load_snapshot_net(run_dir, epoch, device)
+    info = data.get_dataset_info(record["dataset"])
+    train_split, test_split = data.load_dataset(record["dataset"], data_dir)  # the run's own subsets
+    train_split = data.take_subset(train_split, record["config"].get("subset_train", 0))
+    test_split = data.take_subset(test_split, record["config"].get("subset_test", 0))
+    y_train, y_test = train_split.labels.to(device), test_split.labels.to(device)
+    rows = []
+    for layer in range(len(net.layers)):
+        x_train = layer_features(net, train_split.images, info, layer, device)
+        x_test = layer_features(net, test_split.images, info, layer, device)
+        acc, train_acc = train_probe(x_train, y_train, x_test, y_test, info.num_classes, hidden, epochs, lr,
+                                     batch_size, seed=record["seed"])
+        log.info("layer %d: %d features, probe test accuracy %.4f (train %.4f)", layer + 1, x_train.shape[1],
+                 acc, train_acc)
+        rows.append({"dataset": record["dataset"], "arch": record["arch"], "algo": record["algo"],
+                     "seed": record["seed"], "epoch": epoch, "layer": layer + 1, "probe_accuracy": acc,
+                     "probe_train_accuracy": train_acc, "label": "neutral", "probe_epochs": epochs,
+                     "hidden": hidden, "snapshot_sha256": sha, "run_dir": str(run_dir)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def merge(paths: list[Path]) -> tuple[pd.DataFrame, dict]:
+    """Concatenate per-run probe CSVs; the lineage fragment names each run's snapshot."""
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=COLUMNS)
+    artefacts, runs = [], {}
+    for (dataset, arch, algo, seed, epoch), part in table.groupby(["dataset", "arch", "algo", "seed", "epoch"]):
+        rid = f"{dataset}/{arch}/{algo}/seed{seed}"
+        runs[rid] = part["run_dir"].iloc[0]
+        artefacts.append({"kind": "probe", "id": f"probe {rid} epoch {epoch}", "runs": [rid],
+                          "snapshots": [{"run": rid, "epoch": int(epoch), "sha256": part["snapshot_sha256"].iloc[0]}]})
+    return table, {"artefacts": artefacts, "runs": runs, "inputs": [str(p) for p in paths]}
+
+
+# ---- Command line ----
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trifecta probe", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run-dir", type=Path, help="a finished FF run directory")
+    p.add_argument("--merge", nargs="+", type=Path, help="instead: concatenate these per-run probe CSVs")
+    p.add_argument("--out", type=Path, required=True, help="tidy CSV")
+    p.add_argument("--lineage", type=Path, help="with --merge: write the lineage fragment here")
+    p.add_argument("--epoch", type=int, help="snapshot epoch to probe (default: the run's last snapshot)")
+    p.add_argument("--epochs", type=int, default=100, help="probe training epochs (paper: 100)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden ReLU units of the probe")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        table, fragment = merge(args.merge)
+        table.to_csv(args.out, index=False)
+        if args.lineage:
+            fragment["outputs"] = [str(args.out)]
+            args.lineage.write_text(json.dumps(fragment, indent=1))
+        return 0
+    if args.run_dir is None:
+        raise ValueError("give --run-dir (probe one run) or --merge (concatenate probe tables)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    table = probe_run(args.run_dir, args.epoch, args.epochs, args.hidden, args.lr, args.batch_size,
+                      args.data_dir, resolve_device(args.device))
+    table.to_csv(args.out, index=False, float_format="%.6g")
+    return 0

@@ -1,0 +1,156 @@
+"""Lineage and audit: a clean set of runs passes; tampering with a metrics file, a snapshot, a provenance
+record or a table is caught, naming the cell and the file."""
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from trifecta import audit, lineage, tables
+
+HEX = "ab" * 32
+
+
+def write_run(root, dataset, arch, algo, seed, accs: dict) -> str:
+    """A finished run directory as `trifecta train` leaves it; accs: {epoch: [per-layer accuracy]}."""
+    run_dir = root / "train" / dataset / arch / algo / f"seed{seed}"
+    snap_dir = run_dir / "checkpoints" / "id"
+    snap_dir.mkdir(parents=True)
+    identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed, "config": {"epochs": max(accs), "last_k": 3},
+                "training_code": HEX}
+    identity_sha = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    evals, eval_rows, ensemble_rows, snapshots = {}, [], [], {}
+    for epoch, layers in accs.items():
+        ens = sum(layers[-3:]) / 3
+        evals[str(epoch)] = {"acc_layers": layers, "acc_last": layers[-1], "acc_last3": ens}
+        eval_rows += [f"{epoch},{i + 1},{a},{5.0 + i},{0.2}" for i, a in enumerate(layers)]
+        ensemble_rows.append(f"{epoch},3,{ens}")
+        snap = snap_dir / f"snapshot_epoch_{epoch:04d}.pt"
+        snap.write_bytes(f"weights of {dataset}/{algo}/{seed} at {epoch}".encode())
+        snapshots[str(epoch)] = {"path": str(snap), "sha256": lineage.sha256_file(snap)}
+    (run_dir / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\n" + "\n".join(eval_rows) + "\n")
+    (run_dir / "ensemble.csv").write_text("epoch,last_k,accuracy\n" + "\n".join(ensemble_rows) + "\n")
+    (run_dir / "steps.csv").write_text("epoch,step,layer,loss,grad_norm\n1,0,1,0.7,1.0\n")
+    record = {**identity, "identity_sha256": identity_sha, "status": "complete",
+              "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": HEX,
+              "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
+                           "cudnn": None},
+              "device": {"type": "cpu", "name": "x86_64"}, "host": "h", "slurm_job_id": None,
+              "data_sha256": {"data.gz": HEX}, "started": "t0", "finished": "t1", "epoch_wall_s": {},
+              "resumes": [], "snapshots": snapshots}
+    (run_dir / "run.json").write_text(json.dumps(record))
+    (run_dir / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": identity_sha, "evals": evals}))
+    return str(run_dir)
+
+
+def runs_csv(run_dirs) -> pd.DataFrame:
+    """runs.csv as `trifecta collect` writes it."""
+    rows = []
+    for run_dir in run_dirs:
+        summary = json.loads((run_dir / "metrics.json").read_text())
+        ident = summary["identity"]
+        for epoch, e in summary["evals"].items():
+            rows.append({**{k: ident[k] for k in ("dataset", "arch", "algo", "seed")}, "epoch": int(epoch),
+                         "acc_last": e["acc_last"], "acc_last_k": e["acc_last3"], "last_k": 3,
+                         "run_dir": str(run_dir), "identity_sha256": summary["identity_sha256"]})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """Two seeds of two Table 1 cells (cifar10/s at epoch 100), tables and lineage written."""
+    monkeypatch.chdir(tmp_path)
+    dirs = []
+    for algo in ("tff", "symba-bn"):
+        for seed in (0, 1):
+            acc = 0.6 + 0.05 * seed + (0.1 if algo == "tff" else 0)
+            dirs.append(write_run(tmp_path, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]}))
+    runs_csv([tmp_path / d for d in dirs]).to_csv("runs.csv", index=False)
+    configured = [f"cifar10/s/{a}/{s}" for a in ("tff", "symba-bn") for s in (0, 1)]
+    assert tables.main(["--runs", "runs.csv", "--out-dir", "tables", "--configured", *configured]) == 0
+    assert lineage.main(["tables/tables.lineage.json", "--out", "lineage.json"]) == 0
+    return tmp_path
+
+
+def run_audit(capsys) -> tuple[int, str]:
+    code = audit.main(["lineage.json", "--out", "audit.txt"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_clean_results_pass_and_lineage_names_runs_and_hashes(results, capsys):
+    code, out = run_audit(capsys)
+    assert code == 0 and "PASSED: 0 failures" in out and (results / "audit.txt").exists()
+    data = json.loads((results / "lineage.json").read_text())
+    cell = next(a for a in data["artefacts"] if a["id"] == "table1 [OLU+BN @ 100 | SymBa (alpha=4)]")
+    assert cell["runs"] == ["cifar10/s/tff/seed0", "cifar10/s/tff/seed1"] and cell["value"]["n"] == 2
+    run = data["runs"]["cifar10/s/tff/seed0"]
+    assert set(run["files"]) == set(lineage.RUN_FILES) and all(len(h) == 64 for h in run["files"].values())
+    assert set(run["snapshots"]) == {"10", "100"} and run["provenance"]["git"]["commit"] == "c" * 40
+    assert "tables/table1.csv" in data["files"]
+
+
+def test_tampered_metrics_file_is_caught(results, capsys):
+    path = results / "train/cifar10/s/tff/seed1/metrics.json"
+    summary = json.loads(path.read_text())
+    summary["evals"]["100"]["acc_last"] = 0.99
+    path.write_text(json.dumps(summary))
+    code, out = run_audit(capsys)
+    assert code == 1 and not (results / "audit.txt").exists()
+    assert f"{path.relative_to(results)}: sha256" in out  # its hash no longer matches
+    assert "table1 [OLU+BN @ 100 | SymBa (alpha=4)]: tables/table1.csv says" in out  # the cell, recomputed
+    assert "epoch 100 acc_last differs from eval.csv" in out
+
+
+def test_tampered_snapshot_is_caught(results, capsys):
+    snap = results / "train/cifar10/s/symba-bn/seed0/checkpoints/id/snapshot_epoch_0100.pt"
+    snap.write_bytes(b"other weights")
+    code, out = run_audit(capsys)
+    assert code == 1 and "snapshot epoch 100" in out and str(snap) in out
+    assert "used by table1 [BN @ 100 | SymBa (alpha=4)]" in out  # the cell that rests on it
+
+
+def test_incomplete_provenance_record_is_caught(results, capsys):
+    path = results / "train/cifar10/s/tff/seed0/run.json"
+    record = json.loads(path.read_text())
+    record["git"]["commit"] = None
+    del record["data_sha256"]
+    record["versions"].pop("torch")
+    path.write_text(json.dumps(record))
+    code, out = run_audit(capsys)
+    assert code == 1
+    assert f"{path.relative_to(results)}: incomplete provenance: git.commit, versions.torch, data_sha256" in out
+
+
+def test_edited_table_value_is_caught(results, capsys):
+    table = pd.read_csv(results / "tables/table1.csv")
+    row = (table["row"] == "BN") & (table["column"] == "SymBa (alpha=4)")
+    table.loc[row, "ours_mean"] += 1.0
+    table.to_csv(results / "tables/table1.csv", index=False)
+    code, out = run_audit(capsys)
+    assert code == 1 and "output: tables/table1.csv: sha256" in out
+    assert "table1 [BN @ 100 | SymBa (alpha=4)]: tables/table1.csv says 63.5000" in out
+
+
+def test_identity_disagreement_is_caught(results, capsys):
+    path = results / "train/cifar10/s/symba-bn/seed1/run.json"
+    record = json.loads(path.read_text())
+    record["training_code_sha256"] = "cd" * 32  # the code changed between the start and the end of the run
+    path.write_text(json.dumps(record))
+    code, out = run_audit(capsys)
+    assert code == 1 and "training_code_sha256 differs from metrics.json's" in out
+
+
+def test_lineage_refuses_unknown_runs_and_missing_outputs(tmp_path):
+    with pytest.raises(ValueError, match="no fragment gives"):
+        lineage.build_lineage([{"artefacts": [{"kind": "figure", "id": "fig1", "runs": ["a/b/c/seed0"]}], "runs": {}}])
+    with pytest.raises(ValueError, match="does not exist"):
+        lineage.build_lineage([{"artefacts": [], "runs": {}, "outputs": [str(tmp_path / "nope.png")]}])
+
+
+def test_missing_provenance_fields_are_named():
+    assert audit.missing_provenance({}) == [
+        "git.commit", "git.dirty", "source_sha256", "training_code_sha256", "versions.python", "versions.torch",
+        "versions.torchvision", "versions.numpy", "versions.cuda", "versions.cudnn", "data_sha256", "started",
+        "finished", "identity_sha256", "config", "status (is None, not 'complete')"]

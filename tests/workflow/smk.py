@@ -1,0 +1,133 @@
+"""Helpers for whole-workflow tests: a copy of the workflow in tmp_path, snakemake runs, dry-run parsing.
+
+The copy holds Snakefile, config.yaml, workflow/, envs/, slurm/ and src/trifecta/, so a test can edit the
+copied package and see what Snakemake would rerun (the code hashes come from the copy's src/).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COPIED = ("Snakefile", "config.yaml", "workflow", "envs", "slurm")
+
+# Stands in for `trifecta` in rerun tests: writes what a finished run writes (metrics.json and eval.csv of
+# a 2-layer net, one evaluation per eval epoch), then lets the real `trifecta collect` and `trifecta tables`
+# build the tables.
+FAKE_TRIFECTA = """\
+#!{python}
+import json, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+opt = lambda name: args[args.index(name) + 1]
+if args[0] == "train":
+    out = Path(opt("--out"))
+    out.mkdir(parents=True, exist_ok=True)
+    settings = dict(a.split("=", 1) for a in args[args.index("--set") + 1::2]) if "--set" in args else {{}}
+    epoch = int(settings.get("epochs", 100))
+    (out / "eval.csv").write_text(f"epoch,layer,accuracy,max_goodness,max_abs_weight\\n"
+                                  f"{{epoch}},1,0.5,3.0,0.2\\n{{epoch}},2,0.6,2.0,0.1\\n")
+    identity = {{"dataset": opt("--dataset"), "arch": opt("--arch"), "algo": opt("--algo"),
+                 "seed": int(opt("--seed")), "config": {{**settings, "last_k": 3}}}}
+    (out / "metrics.json").write_text(json.dumps({{"identity": identity, "identity_sha256": "0" * 16,
+                                                  "evals": {{str(epoch): {{"acc_last": 0.6}}}}}}))
+else:  # collect, tables, ...: the real commands
+    from trifecta.cli import main
+    sys.exit(main(args))
+"""
+
+# A SLURM client whose controller is down makes every snakemake start wait about 10 s (the SLURM executor
+# plugin runs `scontrol show config` when it is imported). Local-executor tests do not need SLURM.
+FAKE_SCONTROL = "#!/bin/sh\nexit 1\n"
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    shutil.copytree(REPO / "src" / "trifecta", dest / "src" / "trifecta",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def make_bin(folder: Path, fake_trifecta: bool) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    scripts = {"scontrol": FAKE_SCONTROL}
+    if fake_trifecta:
+        scripts["trifecta"] = FAKE_TRIFECTA.format(python=sys.executable)
+    for name, text in scripts.items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def snakemake(workdir: Path, *args, bin_dir: Path | None = None, check: bool = True,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir`; the venv's bin (with `trifecta`) and `bin_dir` go first on PATH."""
+    env = dict(os.environ)
+    path = [str(Path(sys.executable).parent), env.get("PATH", "")]
+    if bin_dir is not None:
+        path.insert(0, str(bin_dir))
+    env["PATH"] = os.pathsep.join(path)
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(rule, output) of each job a dry run lists (jobs without output, like `all`, are left out)."""
+    jobs, rule = [], None
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line)
+        if match:
+            rule = match.group(1)
+        elif rule and line.startswith("    output: "):
+            jobs.append((rule, line.removeprefix("    output: ")))
+            rule = None
+    return jobs
+
+
+def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    text = result.stdout + result.stderr
+    table = text[text.index("Job stats:"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def read_config(workdir: Path) -> dict:
+    return yaml.safe_load((workdir / "config.yaml").read_text())
+
+
+# A small grid: entry `pair` has 2 algos x 2 seeds, entry `single` one run with different settings.
+TINY_RUNS = yaml.safe_load(textwrap.dedent("""\
+    - name: pair
+      datasets: [mnist5k]
+      archs: [s]
+      algos: [tff, vff]
+      seeds: [0, 1]
+      settings: {epochs: 2, eval_epochs: [1, 2], width: 0.0625}
+    - name: single
+      datasets: [mnist5k]
+      archs: [t]
+      algos: [pep]
+      seeds: [0]
+      settings: {epochs: 3, batch_size: 64}
+    """))

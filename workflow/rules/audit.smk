@@ -1,0 +1,33 @@
+# Lineage of every table cell, probe result and figure, and its end-to-end audit (`trifecta audit`).
+
+
+rule write_lineage:
+    input:
+        get_lineage_fragments(),
+    output:
+        "results/lineage.json",
+    params:
+        code=get_code_hash("analysis"),
+    log:
+        "logs/audit/write_lineage.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "trifecta lineage --out {output} {input} > {log} 2>&1"
+
+
+rule audit_results:
+    input:
+        "results/lineage.json",
+    output:
+        report("results/audit.txt", caption="../report/audit.rst", category="Provenance"),
+    params:
+        code=get_code_hash("analysis"),
+    log:
+        "logs/audit/audit_results.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "trifecta audit {input} --out {output} > {log} 2>&1"

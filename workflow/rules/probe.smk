@@ -1,0 +1,47 @@
+# Probing classifiers (appendix F, Figure 8): one job per run, all its layers.
+
+
+rule probe_layers:
+    input:
+        "results/train/{dataset}/{arch}/{algo}/seed{seed}/metrics.json",
+    output:
+        "results/probe/{dataset}/{arch}/{algo}/seed{seed}.csv",
+    params:
+        code=get_code_hash("probe"),
+        hp=get_probe_settings(),
+        data_dir=config["data_dir"],
+    log:
+        "logs/probe/{dataset}/{arch}/{algo}/seed{seed}.log",
+    benchmark:
+        "benchmarks/probe/{dataset}/{arch}/{algo}/seed{seed}.tsv"
+    threads: config["probe"]["threads"]
+    resources:
+        gpu=config["probe"]["gpu"],
+        runtime=config["probe"]["runtime"],
+        mem_mb=config["probe"]["mem_mb"],
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "trifecta probe --run-dir results/train/{wildcards.dataset}/{wildcards.arch}/{wildcards.algo}/seed{wildcards.seed}"
+        " {params.hp} --data-dir {params.data_dir} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule merge_probes:
+    input:
+        get_probe_tables(),
+    output:
+        table=report(
+            "results/tables/probe.csv",
+            caption="../report/probe.rst",
+            category="Probing",
+        ),
+        lineage="results/tables/probe.lineage.json",
+    params:
+        code=get_code_hash("probe"),
+    log:
+        "logs/probe/merge_probes.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "trifecta probe --merge {input} --out {output.table} --lineage {output.lineage} > {log} 2>&1"

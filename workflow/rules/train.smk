@@ -1,0 +1,33 @@
+# Only metrics.json (written last) is declared: Snakemake deletes the declared outputs of a failed job, while
+# the logs beside it and the checkpoints under checkpoint_dir must survive so that a rerun resumes.
+rule train_model:
+    input:
+        data=DATA_MARKER,
+    output:
+        TRAIN_METRICS,
+    log:
+        "logs/train/{dataset}/{arch}/{algo}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{arch}/{algo}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: lookup(dpath="resources/threads", within=config)
+    resources:
+        gpu=lookup(dpath="resources/gpu", within=config),
+        runtime=get_train_runtime,
+        mem_mb=get_train_mem_mb,
+    params:
+        run_dir=subpath(output[0], parent=True),
+        data_dir=subpath(input.data, parent=True),
+        checkpoint_dir=lookup(dpath="checkpoint_dir", within=config),
+        settings=get_train_settings,
+        code=CODEHASH.stage_hash("training"),
+    shell:
+        "trifecta train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
+        " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir}"
+        " --checkpoint-dir {params.checkpoint_dir} --threads {threads} {params.settings} > {log} 2>&1"
+
+
+rule train_all:
+    input:
+        get_run_metrics(),
