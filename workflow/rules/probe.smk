@@ -13,7 +13,7 @@ rule probe_layers:
     log:
         "logs/probe/{dataset}/{arch}/{algo}/seed{seed}.log",
     benchmark:
-        "benchmarks/probe/{dataset}/{arch}/{algo}/seed{seed}.tsv"
+        "results/benchmarks/probe/{dataset}/{arch}/{algo}/seed{seed}.tsv"
     threads: config["probe"]["threads"]
     resources:
         gpu=config["probe"]["gpu"],
