@@ -15,7 +15,6 @@ Exit status 1 on any failure. A dirty working tree at training time is reported,
 """
 
 import argparse
-import hashlib
 import json
 import math
 import re
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.lineage import RUN_FILES, resolve_snapshot, sha256_file
+from trifecta.codehash import identity_sha256, sha256_file
+from trifecta.lineage import RUN_FILES, resolve_snapshot
 from trifecta.tables import summarize
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
@@ -89,8 +89,7 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails.append(f"run {run_id}: {run_dir / 'run.json'}: incomplete provenance: {', '.join(missing)}")
     if (record.get("git") or {}).get("dirty"):
         warns.append(f"run {run_id}: trained from a dirty working tree (commit {record['git'].get('commit')})")
-    identity_hash = hashlib.sha256(json.dumps(metrics.get("identity"), sort_keys=True).encode()).hexdigest()[:16]
-    if identity_hash != metrics.get("identity_sha256"):
+    if identity_sha256(metrics.get("identity")) != metrics.get("identity_sha256"):
         fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: identity does not hash to its identity_sha256")
     if record.get("identity_sha256") != metrics.get("identity_sha256"):
         fails.append(f"run {run_id}: {run_dir / 'run.json'}: identity_sha256 differs from metrics.json's")

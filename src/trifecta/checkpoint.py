@@ -6,7 +6,6 @@ reported and skipped, never unpickled. Resume checkpoints (the full training sta
 weights at chosen epochs, for probing and weight figures) are kept.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -14,20 +13,14 @@ from pathlib import Path
 
 import torch
 
+from trifecta.codehash import sha256_file
+
 log = logging.getLogger(__name__)
 INDEX = "index.json"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt or does not match its recorded hash."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_atomic(path: Path, write) -> None:

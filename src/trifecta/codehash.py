@@ -1,10 +1,11 @@
-"""Content hashes of the package's source, by stage; importable without torch (the workflow reads it).
+"""Hashes: of the package's source by stage, of files, of run identities; importable without torch.
 
 Snakemake does not notice edits inside src/, so the workflow puts these hashes into each rule's params:
 an edit to training code reruns training, an edit to plotting code reruns only the figures.
 """
 
 import hashlib
+import json
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -31,3 +32,17 @@ def source_hash(prefixes: tuple[str, ...] | None = None) -> str:
 
 def stage_hash(stage: str) -> str:
     return source_hash(STAGES[stage])
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def identity_sha256(identity: dict) -> str:
+    """Short hash of a run's identity (what determines its results); names its checkpoint folder."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -10,24 +10,15 @@ and the sha256 of every output and derived input file. `trifecta audit` verifies
 """
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
-from trifecta.codehash import stage_hash
+from trifecta.codehash import sha256_file, stage_hash
 
 RUN_FILES = ("metrics.json", "run.json", "eval.csv", "ensemble.csv", "steps.csv")
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
 PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "data_sha256", "device", "host",
               "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:

@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import csv
 import functools
-import hashlib
 import json
 import logging
 import signal
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from trifecta import checkpoint, data, provenance
+from trifecta import checkpoint, codehash, data, provenance
 from trifecta.algorithms import build_trainer, check_algorithm
 from trifecta.config import TrainConfig, build_config
 from trifecta.models import get_arch
@@ -59,7 +58,7 @@ class RunSpec:
     @functools.cached_property
     def identity_hash(self) -> str:
         """Computed once per run, so an edit of src/ during training cannot mix two code hashes."""
-        return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
+        return codehash.identity_sha256(self.identity)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -268,7 +267,7 @@ def train(spec: RunSpec) -> dict:
             if epoch in cfg.snapshot_epochs:
                 path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
                                                   {"epoch": epoch, "identity": spec.identity, "net": trainer.net.state_dict()})
-                record["snapshots"][str(epoch)] = {"path": str(path), "sha256": checkpoint.sha256_file(path)}
+                record["snapshots"][str(epoch)] = {"path": str(path), "sha256": codehash.sha256_file(path)}
             if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
                 state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity,
                          "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
