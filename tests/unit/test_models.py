@@ -198,3 +198,35 @@ def test_scores_cover_every_label_and_layer():
     assert s.shape == (7, 10, 6)
     hs = trainer.net(x[3:4], torch.tensor([4]))
     torch.testing.assert_close(s[3, 4], torch.stack([goodness(h)[0] for h in hs]))
+
+
+def algorithm1_step(trainer, x, y, neg, iteration):
+    """The paper's Algorithm 1, literally: layer by layer, one backward and one optimiser step per objective."""
+    hidden = trainer.net.embed(torch.cat([x, x]), torch.cat([y, neg]),
+                               grad_labels=trainer.spec.olu and trainer.active(0, iteration))
+    losses = []
+    for i, layer in enumerate(trainer.net.layers):
+        out = layer(hidden)
+        if trainer.active(i, iteration):
+            g_pos, g_neg = goodness(out).chunk(2)
+            losses.append((i, trainer.loss_fn(g_pos, g_neg).mean()))
+            hidden = out.detach()
+        else:  # OLU: the next objective updates this layer too
+            hidden = out
+    for i, loss in losses:
+        trainer.optimizers[i].zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.optimizers[i].step()
+
+
+@pytest.mark.parametrize("algo", ["tff", "symba-bn", "vff"])
+def test_fast_step_equals_algorithm1(algo):
+    """One backward over all active objectives changes nothing but speed."""
+    fast = make_trainer(algo)
+    slow = make_trainer(algo)
+    for iteration in range(4):
+        x, y = batch(seed=iteration)
+        fast.train_step(x, y, iteration, torch.Generator().manual_seed(iteration))
+        algorithm1_step(slow, x, y, wrong_labels(y, 10, torch.Generator().manual_seed(iteration)), iteration)
+    for (name, a), b in zip(fast.net.state_dict().items(), slow.net.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
