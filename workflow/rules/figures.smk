@@ -21,6 +21,7 @@ rule plot_figure:
         "logs/figures/{fig}.log",
     wildcard_constraints:
         fig="|".join(FIGURES),
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     shell:
@@ -41,6 +42,7 @@ rule export_weights:
         "logs/weights/{fig}/{algo}.log",
     wildcard_constraints:
         fig="fig10",
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     shell:

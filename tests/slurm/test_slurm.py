@@ -1,0 +1,311 @@
+"""The workflow on a real SLURM cluster (see conftest.py): what goes through sbatch, equal results, GPU requests,
+preemption, a failed job, and SIGTERM ahead of the time limit.
+
+Every run uses the repository's cluster profile (`--profile slurm`, copied with the workflow) and, except the
+GPU check, the CI overlay profile/config.yaml on top (`--workflow-profile`, which replaces keys one by one).
+On CPU with one torch thread `trifecta train` is bitwise repeatable, so results are compared exactly.
+"""
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.fakedata import write_fake_dataset
+from tests.workflow.smk import copy_workflow, snakemake
+
+OVERLAY = Path(__file__).parent / "profile"
+RUN_DIR = "results/train/{}/s/{}/seed{}"
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY")
+TINY = {"epochs": 2, "eval_epochs": [1, 2], "width": 0.0625, "batch_size": 100, "subset_train": 1000,
+        "subset_test": 500}
+
+
+# ---- Workflow copies and snakemake runs ----
+
+def grid(*entries, gpu=0) -> dict:
+    """A config overlay: CPU-sized resources (one torch thread: bitwise repeatable) and the given grid."""
+    return {"resources": {"gpu": gpu, "threads": 1, "mem_mb": 1000}, "runs": list(entries)}
+
+
+def entry(name, algos, seeds, settings, dataset="mnist5k") -> dict:
+    return {"name": name, "datasets": [dataset], "archs": ["s"], "algos": algos, "seeds": seeds,
+            "settings": settings}
+
+
+def workflow(dest: Path, config: dict) -> Path:
+    workdir = copy_workflow(dest)
+    (workdir / "test.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
+def start(workdir: Path, *args: str) -> subprocess.Popen:
+    """snakemake ARGS in the background, output to workdir/snakemake.out; the venv's bin first on PATH."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    log = workdir / "snakemake.out"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+    proc.log = log
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> str:
+    """Wait for snakemake; past the timeout stop it and fail."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise AssertionError(f"snakemake did not finish in {timeout} s:\n{output_of(proc)[-4000:]}") from None
+    return output_of(proc)
+
+
+def stop(proc: subprocess.Popen, grace: float = 60) -> None:
+    """SIGINT, which makes snakemake cancel its SLURM jobs and exit (SIGTERM would wait for them)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def output_of(proc: subprocess.Popen) -> str:
+    return proc.log.read_text()
+
+
+def on_slurm(*targets: str, profile: Path | None = OVERLAY) -> list[str]:
+    """Arguments of a cluster run: the repository's profile, the CI overlay, the test config."""
+    overlay = ["--workflow-profile", str(profile)] if profile else []
+    return [*targets, "--profile", "slurm", *overlay, "--configfile", "test.yaml"]
+
+
+def run_on_slurm(workdir: Path, *args: str, timeout: float = 300) -> tuple[int, str, str]:
+    """(exit status, output, SLURM run ID: the job name of every job this run submitted)."""
+    proc = start(workdir, *args)
+    output = finish(proc, timeout)
+    run_id = re.search(r"SLURM run ID: (\S+)", output)
+    assert run_id, output[-4000:]
+    return proc.returncode, output, run_id.group(1)
+
+
+# ---- SLURM queries ----
+
+def sacct(*args: str) -> list[dict]:
+    """Job records (allocations only), oldest first; -D adds those of earlier runs of requeued jobs."""
+    fields = ["JobID", "JobName", "Comment", "State", "Elapsed", "Timelimit", "AllocTRES"]
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-6hours", "-o", ",".join(fields), *args],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    return [dict(zip(fields, line.split("|"))) for line in out.splitlines()]
+
+
+def final_jobs(*args: str, timeout: float = 20) -> list[dict]:
+    """sacct records once every one is in a final state (sacct lags behind the controller by a second or two)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = sacct(*args)
+        if jobs and all(job["State"].startswith(FINAL_STATES) for job in jobs) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.5)
+
+
+def train_comment(dataset, algo, seed) -> str:
+    """The comment the executor plugin gives a training job's SLURM job."""
+    return f"rule_train_model_wildcards_{dataset}_s_{algo}_{seed}"
+
+
+def wait_for(probe, timeout: float, what: str, proc: subprocess.Popen):
+    """probe()'s first true value, polled while snakemake (proc) runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} after {timeout} s (snakemake exit status {proc.poll()}):\n"
+                         f"{output_of(proc)[-4000:]}")
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not yet written
+        return None
+
+
+# ---- Comparing runs ----
+
+def csv_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def assert_same_results(run_dir: Path, reference: Path, logs=("eval.csv", "ensemble.csv")) -> None:
+    assert read_json(run_dir / "metrics.json") == read_json(reference / "metrics.json"), run_dir
+    for name in logs:
+        assert csv_rows(run_dir / name) == csv_rows(reference / name), run_dir / name
+
+
+# ---- Tests ----
+
+def test_training_jobs_go_through_slurm_and_equal_a_local_run(tmp_path):
+    """A small variant of the embedded default (2 algos x 2 seeds) through `--profile slurm` + the CI overlay."""
+    config = grid(entry("small", ["tff", "vff"], [0, 1], TINY))
+    runs = [("mnist5k", algo, seed) for algo in ("tff", "vff") for seed in (0, 1)]
+    workdir = workflow(tmp_path / "slurm", config)
+    code, output, run_id = run_on_slurm(workdir, *on_slurm())
+    assert code == 0, output[-4000:]
+
+    jobs = final_jobs("--name", run_id)
+    assert sorted(job["Comment"] for job in jobs) == sorted(train_comment(*run) for run in runs), jobs
+    assert {job["State"] for job in jobs} == {"COMPLETED"}, jobs
+    job_of = {job["Comment"]: job["JobID"] for job in jobs}
+    for run in runs:  # each run's provenance names the SLURM job it trained in
+        assert read_json(workdir / RUN_DIR.format(*run) / "run.json")["slurm_job_id"] == job_of[train_comment(*run)]
+    # Downloads, aggregation and tables ran on the submitting machine: no SLURM job of theirs exists.
+    for rule in ("download_data", "aggregate_runs", "make_tables"):
+        assert f"localrule {rule}:" in output, rule
+
+    local = workflow(tmp_path / "local", config)
+    snakemake(local, "--cores", "2", "--configfile", "test.yaml")
+    for run in runs:
+        assert_same_results(workdir / RUN_DIR.format(*run), local / RUN_DIR.format(*run))
+    assert csv_rows(workdir / "results/tables/runs.csv") == csv_rows(local / "results/tables/runs.csv")
+
+
+def test_training_job_asks_for_a_gpu(tmp_path):
+    """The sbatch call of a training job (the shipped profile alone, config gpu=1) carries --gpus=1."""
+    settings = {"epochs": 1, "width": 0.0625, "batch_size": 100, "subset_train": 200, "subset_test": 100}
+    workdir = workflow(tmp_path / "wf", grid(entry("gpu_check", ["tff"], [0], settings), gpu=1))
+    target = RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json"
+    code, output, run_id = run_on_slurm(workdir, *on_slurm(target, profile=None), "--verbose")
+    assert code == 0, output[-4000:]
+
+    calls = re.findall(r"^sbatch call: (sbatch .*)$", output, re.M)
+    assert len(calls) == 1, calls
+    call = calls[0]
+    assert f"--comment {train_comment('mnist5k', 'tff', 0)}" in call
+    for option in ("--gpus=1", "--cpus-per-task=1", "--mem 1000", "--requeue", "--signal=TERM@120"):
+        assert option in call.split(" --wrap=")[0], (option, call)
+    [job] = final_jobs("--name", run_id)
+    assert job["State"] == "COMPLETED" and "gres/gpu=1" in job["AllocTRES"], job
+
+
+def test_preempted_training_job_resumes_with_the_same_metrics(tmp_path, slurm_cluster, capsys):
+    """A job in the higher-tier `urgent` partition preempts the training job; SLURM requeues it and it resumes."""
+    settings = {"epochs": 6, "eval_epochs": [3, 6], "width": 0.0625, "batch_size": 100}
+    config = grid(entry("long", ["tff"], [0], settings))
+    workdir = workflow(tmp_path / "slurm", config)
+    run_dir = workdir / RUN_DIR.format("mnist5k", "tff", 0)
+    proc = start(workdir, *on_slurm(RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json"))
+    urgent = None
+    try:
+        started = wait_for(lambda: (r := read_json(run_dir / "run.json")) and r["epoch_wall_s"] and r, 180,
+                           "finished epoch", proc)
+        job_id = started["slurm_job_id"]
+        urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", str(slurm_cluster["cpus"]),
+                                 "--mem", "100", "-t", "1", "-J", "trifecta-test-urgent", "-o", "/dev/null",
+                                 "--wrap", "sleep 1"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        stopped = wait_for(lambda: (r := read_json(run_dir / "run.json")) and r["status"] == "interrupted" and r,
+                           60, "checkpoint of the preempted job", proc)
+        # The uninterrupted reference, trained locally while SLURM holds the requeued job (about 30 s).
+        local = workflow(tmp_path / "local", config)
+        snakemake(local, "--cores", "1", "--configfile", "test.yaml")
+        output = finish(proc, 300)
+    finally:
+        stop(proc)
+        if urgent:
+            subprocess.run(["scancel", urgent])
+    assert proc.returncode == 0, output[-4000:]
+
+    history = [job["State"] for job in final_jobs("-D", "-j", job_id)]
+    assert history == ["PREEMPTED", "COMPLETED"], history
+    record = read_json(run_dir / "run.json")
+    [resume] = record["resumes"]
+    step = int(re.fullmatch(r"resume_epoch_\d+_step_(\d+)\.pt", resume["checkpoint"]).group(1))
+    epochs_done = len(stopped["epoch_wall_s"])
+    redone = epochs_done - resume["from_epoch"]
+    with capsys.disabled():  # in the CI log, not only on failure
+        print(f"\npreempted in epoch {epochs_done + 1} of {settings['epochs']} after {step} steps; requeued job "
+              f"{resume['slurm_job_id']} resumed from {resume['checkpoint']}: {redone} epochs redone")
+    assert resume["slurm_job_id"] == job_id and redone == 0 and step > 0
+    assert record["status"] == "complete"
+    assert_same_results(run_dir, local / RUN_DIR.format("mnist5k", "tff", 0),
+                        logs=("eval.csv", "ensemble.csv", "steps.csv"))
+
+
+def test_failed_job_is_reported_and_only_it_reruns(tmp_path):
+    """A training job on a corrupt dataset fails; its log is named, the others finish, the rerun does the rest."""
+    config = grid(entry("good", ["tff", "vff"], [0], TINY), entry("broken", ["tff"], [0], TINY, dataset="mnist"))
+    workdir = workflow(tmp_path / "wf", config)
+    data_dir = workdir / "resources/data"
+    write_fake_dataset("mnist", data_dir, n_train=200, n_test=100)
+    images = data_dir / "MNIST/raw/train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])  # truncated, as by an interrupted download
+    (data_dir / "mnist.ok").touch()  # the marker download_data leaves: the dataset counts as downloaded
+
+    code, output, run_id = run_on_slurm(workdir, *on_slurm())
+    assert code != 0
+    jobs = {job["Comment"]: job for job in final_jobs("--name", run_id)}
+    broken = jobs.pop(train_comment("mnist", "tff", 0))
+    assert broken["State"] == "FAILED", broken
+    assert {job["State"] for job in jobs.values()} == {"COMPLETED"} and len(jobs) == 2, jobs
+    slurm_log = workdir / f".snakemake/slurm_logs/rule_train_model/mnist_s_tff_0/{broken['JobID']}.log"
+    assert f"SLURM-job '{broken['JobID']}' failed" in output
+    assert str(slurm_log) in output and "logs/train/mnist/s/tff/seed0.log" in output
+    assert slurm_log.is_file()
+    assert "missing or unreadable" in (workdir / "logs/train/mnist/s/tff/seed0.log").read_text()
+    kept = {algo: workdir / RUN_DIR.format("mnist5k", algo, 0) / "metrics.json" for algo in ("tff", "vff")}
+    mtimes = {algo: path.stat().st_mtime_ns for algo, path in kept.items()}
+
+    write_fake_dataset("mnist", data_dir, n_train=200, n_test=100)  # the fix: download it again
+    code, output, run_id = run_on_slurm(workdir, *on_slurm())
+    assert code == 0, output[-4000:]
+    [job] = final_jobs("--name", run_id)
+    assert (job["Comment"], job["State"]) == (train_comment("mnist", "tff", 0), "COMPLETED")
+    assert {algo: path.stat().st_mtime_ns for algo, path in kept.items()} == mtimes
+    runs = {tuple(row[:4]) for row in csv_rows(workdir / "results/tables/runs.csv")[1:]}
+    assert runs == {("mnist5k", "s", "tff", "0"), ("mnist5k", "s", "vff", "0"), ("mnist", "s", "tff", "0")}
+
+
+def test_sigterm_before_the_time_limit_saves_a_checkpoint(tmp_path, capsys):
+    """A 1-minute job with --signal=TERM@10 (slurm_extra): the training saves a mid-epoch checkpoint and exits."""
+    settings = {"epochs": 100, "eval_epochs": [100], "width": 0.0625, "batch_size": 100}
+    workdir = workflow(tmp_path / "wf", grid(entry("long", ["tff"], [0], settings)))
+    profile = yaml.safe_load((OVERLAY / "config.yaml").read_text())
+    # SLURM checks time limits every 30 s, so TERM@10 comes 20-50 s after the start: after the start-up
+    # (about 6 s), long before the 100 epochs (about 200 s) end.
+    profile["set-resources"] = {"train_model": {"runtime": 1, "slurm_extra": "--signal=TERM@10"}}
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile/config.yaml").write_text(yaml.safe_dump(profile))
+    proc = start(workdir, *on_slurm(RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json",
+                                    profile=tmp_path / "profile"))
+    try:
+        run_id = wait_for(lambda: (m := re.search(r"SLURM run ID: (\S+)", output_of(proc))) and m.group(1), 60,
+                          "SLURM run ID", proc)
+        [job] = wait_for(lambda: (jobs := sacct("--name", run_id)) and jobs[0]["State"].startswith(FINAL_STATES)
+                         and jobs, 180, "end of the training job", proc)
+    finally:
+        # Snakemake would only report the failure, after its next status poll (up to 40 s later), and even
+        # SIGINT waits for that poll; its job has ended, so nothing is left to cancel.
+        stop(proc, grace=5)
+    assert job["Timelimit"] == "00:01:00" and job["State"] == "FAILED" and job["Elapsed"] < "00:01:00", job
+    record = read_json(workdir / RUN_DIR.format("mnist5k", "tff", 0) / "run.json")
+    assert record["status"] == "interrupted"
+    index = read_json(workdir / record["checkpoint_dir"] / "index.json")
+    partial = [ckpt for ckpt in index.values() if ckpt["kind"] == "resume" and ckpt["step"] > 0]
+    assert len(partial) == 1, index
+    log = (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
+    assert f"signal {int(signal.SIGTERM)} during epoch {partial[0]['epoch'] + 1}" in log
+    with capsys.disabled():
+        print(f"\nSIGTERM after {job['Elapsed']} of a 1-minute limit: checkpoint after epoch {partial[0]['epoch']} "
+              f"+ {partial[0]['step']} steps")
