@@ -20,15 +20,7 @@ unset SLURM_JOB_ID SLURM_JOBID
 SL=$BASE/slurm
 T0=$SECONDS
 
-pid_of() {   # pid_of NAME PIDFILE: the pid if the process in PIDFILE is alive and is NAME
-    local name=$1 pf=$2 pid comm
-    [[ -s $pf ]] || return 1
-    pid=$(tr -dc 0-9 <"$pf")
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-    [[ $comm == "$name" ]] || return 1
-    echo "$pid"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # stop LIMIT NAME PIDFILE [NAME PIDFILE ...]: SIGTERM to all of them at once, wait for each, SIGKILL after LIMIT s
 stop() {
