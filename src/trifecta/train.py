@@ -170,6 +170,15 @@ class StopRequest:
                 signal.signal(sig, handler)
 
 
+def save_resume(ckpt_dir: Path, spec: RunSpec, trainer, epoch: int, iteration: int, partial=None, step: int = 0):
+    """A resume checkpoint after `epoch` completed epochs (and `step` steps of the next, kept in `partial`)."""
+    state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity, "trainer": trainer.state_dict(),
+             "rng_cpu": torch.get_rng_state()}
+    if partial is not None:
+        state["partial"] = partial
+    return checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state, step=step)
+
+
 def train(spec: RunSpec) -> dict:
     out = spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -243,11 +252,9 @@ def train(spec: RunSpec) -> dict:
             done = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration, batches, step_log,
                                first, stop)
             if done < len(batches):
-                state = {"epoch": epoch - 1, "iteration": iteration, "identity": spec.identity,
-                         "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state(),
-                         "partial": {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
-                                     "step_log": step_log[:done].cpu()}}
-                path = checkpoint.save_checkpoint(ckpt_dir, "resume", epoch - 1, state, step=done)
+                unfinished = {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
+                              "step_log": step_log[:done].cpu()}
+                path = save_resume(ckpt_dir, spec, trainer, epoch - 1, iteration, unfinished, step=done)
                 record["status"] = "interrupted"
                 checkpoint.write_json_atomic(out / "run.json", record)
                 raise TrainingInterrupted(f"signal {stop.signal} during epoch {epoch}: saved {path} "
@@ -272,9 +279,7 @@ def train(spec: RunSpec) -> dict:
                                                   {"epoch": epoch, "identity": spec.identity, "net": trainer.net.state_dict()})
                 record["snapshots"][str(epoch)] = {"path": str(path), "sha256": codehash.sha256_file(path)}
             if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
-                state = {"epoch": epoch, "iteration": iteration, "identity": spec.identity,
-                         "trainer": trainer.state_dict(), "rng_cpu": torch.get_rng_state()}
-                checkpoint.save_checkpoint(ckpt_dir, "resume", epoch, state)
+                save_resume(ckpt_dir, spec, trainer, epoch, iteration)
             checkpoint.write_json_atomic(out / "run.json", record)
 
     summary = summarize(out, spec)
