@@ -24,7 +24,7 @@ from trifecta.algorithms import BASELINES, build_trainer
 from trifecta.algorithms.ff import wrong_labels
 from trifecta.config import TrainConfig
 from trifecta.data import get_dataset_info
-from trifecta.models import ARCHS, goodness, scaled
+from trifecta.models import ARCHS, scaled
 from trifecta import data
 from trifecta.train import evaluate, new_step_log, resolve_device, train_epoch
 
@@ -91,7 +91,11 @@ class PilDataset(torch.utils.data.Dataset):
 
 
 def reference_epoch(trainer, loader, device):
-    """Per-layer forward, backward and optimiser step on detached input; fp16 autocast on CUDA."""
+    """Per-layer forward, backward and optimiser step on detached input; fp16 autocast on CUDA.
+
+    The layers run in plain autograd ops in the paper's order (norm, conv, ReLU, pool; goodness as the mean of
+    x.pow(2)), as public FF code writes them, not through our fused goodness and pool-then-ReLU.
+    """
     net = trainer.net
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -100,8 +104,8 @@ def reference_epoch(trainer, loader, device):
             h = net.embed(torch.cat([x, x]), torch.cat([y, neg]))
         for layer, opt in zip(net.layers, trainer.optimizers):
             with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-                h = layer(h.detach())
-                g_pos, g_neg = goodness(h).chunk(2)
+                h = layer.pool(F.relu(layer.weight(layer.norm(h.detach()))))
+                g_pos, g_neg = h.pow(2).flatten(1).mean(1).chunk(2)
                 loss = F.softplus(4.0 * (g_neg - g_pos)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -210,10 +210,16 @@ def take_subset(split: Split, n: int, seed: int = 0) -> Split:
     return Split(split.images[idx].contiguous(), split.labels[idx])
 
 
+@functools.lru_cache(maxsize=None)
+def channel_stats(info: DatasetInfo, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std as (C, 1, 1) tensors on the device, made once: a copy from the host at every
+    batch would make the host wait for the GPU at every training step."""
+    return tuple(torch.tensor(v, dtype=dtype).view(-1, 1, 1).to(device) for v in (info.mean, info.std))
+
+
 def standardize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
     """(x - mean) / std per channel, for float images on the [0, 1] scale."""
-    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(-1, 1, 1)
-    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+    mean, std = channel_stats(info, images.device, images.dtype)
     return (images - mean) / std
 
 

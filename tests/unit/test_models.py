@@ -4,12 +4,13 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from trifecta.algorithms import build_trainer, check_algorithm, parse_ff_name
 from trifecta.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
 from trifecta.config import TrainConfig
 from trifecta.data import DATASETS
-from trifecta.models import FFNet, goodness
+from trifecta.models import FFNet, LengthNorm, goodness
 
 CIFAR10 = DATASETS["cifar10"]
 MNIST = DATASETS["mnist"]
@@ -116,6 +117,39 @@ def batch(seed=1, n=16):
     return torch.randn(n, 1, 28, 28, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
+def plain_layer(layer, x):
+    """A layer as the paper writes it, in plain autograd ops: norm -> conv -> ReLU -> pool."""
+    if isinstance(layer.norm, LengthNorm):
+        x = x / x.pow(2).flatten(1).mean(1).add(layer.norm.eps).sqrt().view(-1, *[1] * (x.dim() - 1))
+    else:
+        x = layer.norm(x)
+    return layer.pool(F.relu(layer.weight(x)))
+
+
+def plain_goodness(h):
+    return h.pow(2).flatten(1).mean(1)
+
+
+def test_fused_goodness_and_length_norm_have_exact_gradients():
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    for t in (x, x.to(memory_format=torch.channels_last), x.flatten(1)):
+        t = t.detach().requires_grad_()
+        assert torch.autograd.gradcheck(goodness, (t,))
+        assert torch.autograd.gradcheck(LengthNorm(), (t,))
+        torch.testing.assert_close(goodness(t), plain_goodness(t))
+
+
+def test_layers_pool_before_relu_exactly():
+    trainer = make_trainer("symba-ln")
+    x = torch.randn(8, 2, 28, 28, requires_grad=True)
+    for layer in trainer.net.layers[:3]:  # the first and the third pool
+        out, ref = layer(x), plain_layer(layer, x)
+        torch.testing.assert_close(out, ref)
+        torch.testing.assert_close(torch.autograd.grad(out.pow(2).sum(), x)[0],
+                                   torch.autograd.grad(ref.pow(2).sum(), x)[0])
+        x = out.detach().requires_grad_()
+
+
 def objective_grads(trainer, x, y, neg, layer_range, objective):
     """Gradients of objective `objective`'s loss alone, letting it flow through `layer_range`."""
     net = copy.deepcopy(trainer.net)
@@ -123,8 +157,8 @@ def objective_grads(trainer, x, y, neg, layer_range, objective):
     for i, layer in enumerate(net.layers[: objective + 1]):
         if i not in layer_range:
             h = h.detach()
-        h = layer(h)
-    g_pos, g_neg = goodness(h).chunk(2)
+        h = plain_layer(layer, h)
+    g_pos, g_neg = plain_goodness(h).chunk(2)
     trainer.loss_fn(g_pos, g_neg).mean().backward()
     return net
 
@@ -206,9 +240,9 @@ def algorithm1_step(trainer, x, y, neg, iteration):
                                grad_labels=trainer.spec.olu and trainer.active(0, iteration))
     losses = []
     for i, layer in enumerate(trainer.net.layers):
-        out = layer(hidden)
+        out = plain_layer(layer, hidden)
         if trainer.active(i, iteration):
-            g_pos, g_neg = goodness(out).chunk(2)
+            g_pos, g_neg = plain_goodness(out).chunk(2)
             losses.append((i, trainer.loss_fn(g_pos, g_neg).mean()))
             hidden = out.detach()
         else:  # OLU: the next objective updates this layer too
@@ -221,7 +255,8 @@ def algorithm1_step(trainer, x, y, neg, iteration):
 
 @pytest.mark.parametrize("algo", ["tff", "symba-bn", "vff"])
 def test_fast_step_equals_algorithm1(algo):
-    """One backward over all active objectives changes nothing but speed."""
+    """One backward over all active objectives, fused goodness and norm kernels, the pool before the ReLU: the
+    same parameters as the paper's Algorithm 1 in plain autograd ops, up to floating-point noise."""
     fast = make_trainer(algo)
     slow = make_trainer(algo)
     for iteration in range(4):

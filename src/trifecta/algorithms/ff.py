@@ -47,7 +47,7 @@ class FFTrainer:
         self.num_classes = info.num_classes
         self.net = FFNet(info, arch, cfg.width, spec.norm, learn_labels=spec.olu).to(device)
         if device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
+            self.net.use_channels_last()
         self.num_layers = len(self.net.layers)
         self.eval_batch_size = cfg.eval_batch_size
         self.autocast = device.type == "cuda"
@@ -60,6 +60,7 @@ class FFTrainer:
         fused = device.type == "cuda"
         self.optimizers = [torch.optim.Adam(self.objective_params(i), lr=lr, fused=fused)
                            for i in range(self.num_layers)]
+        self._owner_index = {}  # _grad_norms' index tensors by the pattern of layers that have gradients
 
     def objective_params(self, i: int) -> list:
         """Parameters optimised by objective i."""
@@ -84,30 +85,44 @@ class FFTrainer:
         active = [self.active(i, iteration) for i in range(self.num_layers)]
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             h = self.net.embed(x_all, y_all, grad_labels=self.spec.olu and active[0])
-            rows, total = [], 0.0
+            goods = []
             for i, layer in enumerate(self.net.layers):
                 if i > 0 and not (self.spec.olu and not active[i - 1]):
                     h = h.detach()  # greedy: this layer's objective stops here
                 h = layer(h)
-                g_pos, g_neg = goodness(h).chunk(2)
-                loss = self.loss_fn(g_pos, g_neg).mean()
-                if active[i]:
-                    total = total + loss
-                rows.append(torch.stack([loss, (g_pos - g_neg).mean(), g_pos.mean(), g_neg.mean()]).detach())
+                goods.append(goodness(h))
+        # The active objectives' losses in one batched call: each loss is a mean over its own samples, so the
+        # gradients are those of the per-layer sum. Inactive objectives stay out of the graph entirely.
+        g_pos, g_neg = torch.stack([g for g, on in zip(goods, active) if on]).chunk(2, dim=1)
+        total = self.loss_fn(g_pos, g_neg).mean(1).sum()
         self.net.zero_grad(set_to_none=True)
         total.backward()
         for opt, on in zip(self.optimizers, active):
             if on:
                 opt.step()
-        grad_norms = torch.stack([self._grad_norm(layer) for layer in self.net.layers])
-        return torch.cat([torch.stack(rows), grad_norms[:, None]], dim=1)
+        with torch.no_grad():
+            g_pos, g_neg = torch.stack(goods).chunk(2, dim=1)
+            metrics = [self.loss_fn(g_pos, g_neg).mean(1), (g_pos - g_neg).mean(1), g_pos.mean(1), g_neg.mean(1),
+                       self._grad_norms()]
+            return torch.stack(metrics, dim=1)
 
-    @staticmethod
-    def _grad_norm(layer):
-        grads = [p.grad for p in layer.parameters() if p.grad is not None]
-        if not grads:  # the last layer on OLU iterations where its objective rests
-            return torch.full((), float("nan"), device=layer.weight.weight.device)
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    def _grad_norms(self):
+        """Gradient norm of each layer's parameters, NaN for a layer without gradients (a resting last layer)."""
+        grads, owners = [], []
+        for i, layer in enumerate(self.net.layers):
+            for p in layer.parameters():
+                if p.grad is not None:
+                    grads.append(p.grad)
+                    owners.append(i)
+        owners = tuple(owners)
+        if owners not in self._owner_index:  # a device tensor per pattern: no host-to-device copy per step
+            device = self.net.label_matrix.device
+            self._owner_index[owners] = (torch.tensor(owners, device=device),
+                                         torch.isin(torch.arange(self.num_layers), torch.tensor(owners)).to(device))
+        index, has_grad = self._owner_index[owners]
+        squares = torch.stack(torch._foreach_norm(grads)).float().square()
+        per_layer = torch.zeros(self.num_layers, device=index.device).index_add_(0, index, squares).sqrt()
+        return per_layer.masked_fill(~has_grad, float("nan"))
 
     @torch.no_grad()
     def scores(self, images):

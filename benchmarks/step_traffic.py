@@ -1,0 +1,93 @@
+"""Kernels launched and bytes written by one FF training step: a GPU profile that needs no GPU.
+
+    python benchmarks/step_traffic.py [--batch N] [--width W] [--device auto|cpu|cuda]
+
+Besides FLOPs, a training step costs one launch per kernel and the memory traffic of the tensors it writes.
+Both are counted at PyTorch's dispatcher, where they do not depend on the device: on a CPU the step runs
+with the CUDA recipe (bfloat16 autocast, channels-last), so the counts are those a GPU would see. Views and
+allocations are not counted. Bytes scale with the batch; the figures are scaled to the training batch of
+512 positives + 512 negatives, and a lower bound on the step time at a given memory bandwidth follows from
+them (an H100 SXM moves about 3.3 TB/s, an H200 about 4.8 TB/s, each byte written is also read back).
+"""
+
+import argparse
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from trifecta.algorithms import build_trainer
+from trifecta.config import TrainConfig
+from trifecta.data import get_dataset_info
+from trifecta.train import prepare, resolve_device
+
+INFO = get_dataset_info("cifar10")
+RUNS = (("tff", "s"), ("tff", "d"), ("vff", "s"))
+
+
+class KernelCounter(TorchDispatchMode):
+    """Counts the operators that launch work and the bytes of their outputs."""
+
+    FREE = {"aten._unsafe_view.default", "aten.empty.memory_format", "aten.empty_like.default",
+            "aten.empty_strided.default", "aten.new_empty.default"}
+
+    def __init__(self):
+        super().__init__()
+        self.kernels, self.bytes = 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = str(func)
+        if not (func.is_view or name in self.FREE or name.startswith("profiler.")):
+            self.kernels += 1
+            self.bytes += sum(t.numel() * t.element_size() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+        return out
+
+
+def step_traffic(trainer, images, labels, generator, batch_size: int) -> tuple[int, float]:
+    """(kernels, GB written) of the third training step on `images` (the first two warm up), augmentation
+    included, scaled to batch_size."""
+    for iteration in range(3):
+        with KernelCounter() as counter:
+            trainer.train_step(prepare(images, INFO, generator), labels, iteration, generator)
+    return counter.kernels, counter.bytes / 1e9 * batch_size / len(labels)
+
+
+def as_on_cuda(trainer):
+    """Run a CPU trainer with the CUDA recipe: bfloat16 autocast, channels-last, fused Adam."""
+    trainer.autocast = True
+    trainer.net.use_channels_last()
+    for opt in trainer.optimizers:
+        for group in opt.param_groups:
+            group.update(fused=True, foreach=False)
+    return trainer
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=32, help="positives per counted step (bytes are scaled to 512)")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    cfg = TrainConfig(width=args.width, augment=True).validate()
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, generator=gen).to(device)
+    labels = torch.randint(0, 10, (args.batch,), generator=gen).to(device)
+    print(f"per training step of {cfg.batch_size} + {cfg.batch_size} samples, CIFAR-10 shape, width {args.width}, "
+          f"counted on {device.type}{'' if device.type == 'cuda' else ' with the CUDA recipe'}")
+    for algo, arch in RUNS:
+        trainer = build_trainer(algo, INFO, arch, cfg, device)
+        if device.type != "cuda":
+            as_on_cuda(trainer)
+        kernels, written = step_traffic(trainer, images, labels, torch.Generator(device=device).manual_seed(0),
+                                        cfg.batch_size)
+        steps = 50_000 // cfg.batch_size
+        print(f"{algo.upper()}/{arch}: {kernels} kernels, {written:.2f} GB written; per epoch of {steps} steps "
+              f"at least {2 * written * steps / 3.3e3:.2f} s on an H100 / {2 * written * steps / 4.8e3:.2f} s on "
+              f"an H200 in memory traffic alone")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
