@@ -26,7 +26,7 @@ RUNS = (("tff", "s"), ("tff", "d"), ("vff", "s"))
 
 
 class KernelCounter(TorchDispatchMode):
-    """Counts the operators that launch work and the bytes of their outputs."""
+    """Counts the operators that launch work (tensor results, not views or bare allocations) and their bytes."""
 
     FREE = {"aten._unsafe_view.default", "aten.empty.memory_format", "aten.empty_like.default",
             "aten.empty_strided.default", "aten.new_empty.default"}
@@ -37,10 +37,10 @@ class KernelCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        name = str(func)
-        if not (func.is_view or name in self.FREE or name.startswith("profiler.")):
+        tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        if tensors and not (func.is_view or str(func) in self.FREE):
             self.kernels += 1
-            self.bytes += sum(t.numel() * t.element_size() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+            self.bytes += sum(t.numel() * t.element_size() for t in tensors)
         return out
 
 
