@@ -1,4 +1,4 @@
-"""Kernels launched and bytes written by one FF training step: a GPU profile that needs no GPU.
+"""Kernels launched and bytes written by an FF training step and an evaluation: a GPU profile without a GPU.
 
     python benchmarks/step_traffic.py [--batch N] [--width W] [--device auto|cpu|cuda]
 
@@ -6,8 +6,9 @@ Besides FLOPs, a training step costs one launch per kernel and the memory traffi
 Both are counted at PyTorch's dispatcher, where they do not depend on the device: on a CPU the step runs
 with the CUDA recipe (bfloat16 autocast, channels-last), so the counts are those a GPU would see. Views and
 allocations are not counted. Bytes scale with the batch; the figures are scaled to the training batch of
-512 positives + 512 negatives, and a lower bound on the step time at a given memory bandwidth follows from
-them (an H100 SXM moves about 3.3 TB/s, an H200 about 4.8 TB/s, each byte written is also read back).
+512 positives + 512 negatives (and to an evaluation of 10,000 test images with all 10 labels), and a lower
+bound on the time at a given memory bandwidth follows from them (an H100 SXM moves about 3.3 TB/s, an H200
+about 4.8 TB/s; each byte written is also read back).
 """
 
 import argparse
@@ -53,6 +54,16 @@ def step_traffic(trainer, images, labels, generator, batch_size: int) -> tuple[i
     return counter.kernels, counter.bytes / 1e9 * batch_size / len(labels)
 
 
+def eval_traffic(trainer, images) -> tuple[int, float]:
+    """(kernels, GB written) of scoring `images` with every label, scaled to a 10,000-image test split."""
+    trainer.net.eval()
+    x = prepare(images, INFO, None)
+    with KernelCounter() as counter:
+        trainer.scores(x)
+    trainer.net.train()
+    return counter.kernels, counter.bytes / 1e9 * 10_000 / len(images)
+
+
 def as_on_cuda(trainer):
     """Run a CPU trainer with the CUDA recipe: bfloat16 autocast, channels-last, fused Adam."""
     trainer.autocast = True
@@ -86,6 +97,9 @@ def main(argv=None) -> int:
         print(f"{algo.upper()}/{arch}: {kernels} kernels, {written:.2f} GB written; per epoch of {steps} steps "
               f"at least {2 * written * steps / 3.3e3:.2f} s on an H100 / {2 * written * steps / 4.8e3:.2f} s on "
               f"an H200 in memory traffic alone")
+        kernels, written = eval_traffic(trainer, images)
+        print(f"  evaluation of 10,000 images x 10 labels: {written:.0f} GB written, at least "
+              f"{2 * written / 3.3e3:.3f} s on an H100 / {2 * written / 4.8e3:.3f} s on an H200")
     return 0
 
 

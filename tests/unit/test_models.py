@@ -10,7 +10,7 @@ from trifecta.algorithms import build_trainer, check_algorithm, parse_ff_name
 from trifecta.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
 from trifecta.config import TrainConfig
 from trifecta.data import DATASETS
-from trifecta.models import FFNet, LengthNorm, goodness
+from trifecta.models import FFNet, LengthNorm, MaxPool2x2, goodness
 
 CIFAR10 = DATASETS["cifar10"]
 MNIST = DATASETS["mnist"]
@@ -148,6 +148,18 @@ def test_layers_pool_before_relu_exactly():
         torch.testing.assert_close(torch.autograd.grad(out.pow(2).sum(), x)[0],
                                    torch.autograd.grad(ref.pow(2).sum(), x)[0])
         x = out.detach().requires_grad_()
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 28, 28), (4, 8, 7, 10)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_evaluation_pool_equals_max_pool_without_indices(shape, layout):
+    x = torch.randn(shape).to(memory_format=layout)
+    x[0, 0, :2, :2] = 0.5  # a tie
+    with torch.no_grad():
+        out = MaxPool2x2()(x)
+    assert torch.equal(out, F.max_pool2d(x, 2)) and out.is_contiguous(memory_format=layout)
+    x.requires_grad_()
+    assert MaxPool2x2()(x).grad_fn.name().startswith("MaxPool2DWithIndices")  # training keeps torch's pool
 
 
 def objective_grads(trainer, x, y, neg, layer_range, objective):
