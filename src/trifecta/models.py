@@ -3,7 +3,8 @@
 A layer is normalisation -> 3x3 convolution without bias (or a linear map without bias) -> ReLU -> optional
 2x2 max-pool; its goodness is the mean of the squared activations of a sample, after the pool. The label is
 encoded as an extra input channel: the one-hot label times a (classes x H*W) matrix, learned when
-overlapping local updates are on and fixed random otherwise.
+overlapping local updates are on and fixed random otherwise. LayerGradNorms, the per-layer gradient norm of
+the step logs, serves every trainer (FF and the baselines).
 """
 
 import torch
@@ -193,3 +194,30 @@ class FFNet(nn.Module):
             h = layer(h)
             out.append(h)
         return out
+
+
+class LayerGradNorms:
+    """Each layer's gradient l2 norm over all its parameters, NaN for a layer without gradients (e.g. a resting
+    last layer under OLU), in a few batched kernels. Parameter lists and index tensors are built once: walking
+    the module tree, or copying an index from the host, would cost more host time per step than a kernel."""
+
+    def __init__(self, layers):
+        self.layer_params = [list(layer.parameters()) for layer in layers]
+        self._index = {}  # (layer of each gradient, ...) -> (index tensor, mask of layers with gradients)
+
+    def __call__(self) -> torch.Tensor:
+        grads, owners = [], []
+        for i, params in enumerate(self.layer_params):
+            for p in params:
+                if p.grad is not None:
+                    grads.append(p.grad)
+                    owners.append(i)
+        owners = tuple(owners)
+        if owners not in self._index:
+            device = grads[0].device
+            self._index[owners] = (torch.tensor(owners, device=device),
+                                   torch.isin(torch.arange(len(self.layer_params)), torch.tensor(owners)).to(device))
+        index, has_grad = self._index[owners]
+        squares = torch.stack(torch._foreach_norm(grads)).float().square()
+        per_layer = torch.zeros(len(self.layer_params), device=index.device).index_add_(0, index, squares)
+        return per_layer.sqrt().masked_fill(~has_grad, float("nan"))

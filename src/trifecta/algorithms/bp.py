@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta.models import get_arch, scaled
+from trifecta.models import LayerGradNorms, get_arch, scaled
 
 
 def conv_block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
@@ -55,12 +55,6 @@ def main_weight(layer: nn.Module) -> torch.Tensor:
     return next(m.weight for m in layer.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
-def grad_norms(layers) -> torch.Tensor:
-    """ℓ2 norm of each layer's gradient over all its parameters: (layers,)."""
-    return torch.stack([torch.linalg.vector_norm(torch.stack(
-        [p.grad.norm() for p in layer.parameters() if p.grad is not None])) for layer in layers])
-
-
 class BPTrainer:
     name = "bp"
     archs = ("d", "s")
@@ -77,6 +71,7 @@ class BPTrainer:
         self.eval_batch_size = cfg.eval_batch_size
         self.autocast = device.type == "cuda"
         self.optimizer = self.build_optimizer(cfg, device)
+        self.grad_norms = LayerGradNorms(self.net.layers)
 
     def build_net(self, info, arch: str, cfg, device) -> nn.Module:
         net = BPNet(info, arch, cfg.width).to(device)
@@ -102,7 +97,7 @@ class BPTrainer:
         return self.step_rows(loss)
 
     def step_rows(self, loss) -> torch.Tensor:
-        norms = grad_norms(self.net.layers)
+        norms = self.grad_norms()
         return torch.stack([loss.detach().float().expand_as(norms), norms], dim=1)
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ input (greedy training).
 import torch
 import torch.nn.functional as F
 
-from trifecta.models import FFNet, goodness
+from trifecta.models import FFNet, LayerGradNorms, goodness
 
 
 def ftl_loss(g_pos, g_neg, tau: float):
@@ -60,10 +60,8 @@ class FFTrainer:
         fused = device.type == "cuda"
         self.optimizers = [torch.optim.Adam(self.objective_params(i), lr=lr, fused=fused)
                            for i in range(self.num_layers)]
-        self._owner_index = {}  # _grad_norms' index tensors by the pattern of layers that have gradients
-        # Walking the module tree for its parameters costs more host time per step than launching a kernel.
-        self._params = list(self.net.parameters())
-        self._layer_params = [list(layer.parameters()) for layer in self.net.layers]
+        self.grad_norms = LayerGradNorms(self.net.layers)
+        self._params = list(self.net.parameters())  # zeroed every step: no module-tree walk
 
     def objective_params(self, i: int) -> list:
         """Parameters optimised by objective i."""
@@ -107,26 +105,8 @@ class FFTrainer:
         with torch.no_grad():
             g_pos, g_neg = torch.stack(goods).chunk(2, dim=1)
             metrics = [self.loss_fn(g_pos, g_neg).mean(1), (g_pos - g_neg).mean(1), g_pos.mean(1), g_neg.mean(1),
-                       self._grad_norms()]
+                       self.grad_norms()]
             return torch.stack(metrics, dim=1)
-
-    def _grad_norms(self):
-        """Gradient norm of each layer's parameters, NaN for a layer without gradients (a resting last layer)."""
-        grads, owners = [], []
-        for i, params in enumerate(self._layer_params):
-            for p in params:
-                if p.grad is not None:
-                    grads.append(p.grad)
-                    owners.append(i)
-        owners = tuple(owners)
-        if owners not in self._owner_index:  # a device tensor per pattern: no host-to-device copy per step
-            device = self.net.label_matrix.device
-            self._owner_index[owners] = (torch.tensor(owners, device=device),
-                                         torch.isin(torch.arange(self.num_layers), torch.tensor(owners)).to(device))
-        index, has_grad = self._owner_index[owners]
-        squares = torch.stack(torch._foreach_norm(grads)).float().square()
-        per_layer = torch.zeros(self.num_layers, device=index.device).index_add_(0, index, squares).sqrt()
-        return per_layer.masked_fill(~has_grad, float("nan"))
 
     @torch.no_grad()
     def scores(self, images):
