@@ -63,6 +63,7 @@ def plan_with(workdir, bin_dir, edit):
     (lambda c: c["runs"][0]["settings"].update(epochs=0), "0 is less than the minimum of 1"),
     (lambda c: c["runs"][0]["settings"].update(lr_schedule="1e-3"), "'1e-3' does not match"),
     (lambda c: c["runs"][0].update(algos=["symba-xx"]), "'symba-xx' does not match"),
+    (lambda c: c.pop("probe"), "'probe' is a required property"),
 ])
 def test_wrong_key_or_value_stops_with_its_name(workflow_copy, edit, named):
     code, output = plan_with(*workflow_copy, edit)
