@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from trifecta import data
 from trifecta.algorithms.bp import BPTrainer
 from trifecta.models import scaled
 
@@ -62,9 +63,7 @@ class PEPITATrainer(BPTrainer):
         super().__init__(info, arch, cfg, device)
         self.autocast = False  # hand-made updates: float32 throughout
         self.dropout = cfg.dropout
-        shape = (1, -1, 1, 1)
-        self.mean = torch.tensor(info.mean, device=device).view(shape)
-        self.std = torch.tensor(info.std, device=device).view(shape)
+        self.mean, self.std = data.channel_stats(info, device, torch.float32)
 
     def logits(self, images):
         return self.net(self.pixels(images))
