@@ -7,15 +7,12 @@ import random
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 import torchvision
 
-from trifecta.codehash import source_hash, stage_hash
-
-PACKAGE_DIR = Path(__file__).resolve().parent
+from trifecta.codehash import PACKAGE_DIR, source_hash
 
 
 def set_seed(seed: int, deterministic: bool) -> None:
@@ -51,12 +48,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_record(*, device: torch.device, deterministic: bool, data_checksums: dict) -> dict:
-    """Everything about where and with what a run executes; the trainer adds config, times and results."""
+def run_record(*, device: torch.device, deterministic: bool, data_checksums: dict, training_code: str) -> dict:
+    """Everything about where and with what a run executes; the trainer adds config, times and results.
+
+    `training_code` is the hash in the run's identity, computed once per run (not again here)."""
     return {
         "git": git_state(),
         "source_sha256": source_hash(),
-        "training_code_sha256": stage_hash("training"),
+        "training_code_sha256": training_code,
         "versions": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,

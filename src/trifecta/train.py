@@ -54,7 +54,7 @@ class RunSpec:
         """What determines the run's results (eval_batch_size only changes speed)."""
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k != "eval_batch_size"}
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": cfg, "training_code": provenance.stage_hash("training")}
+                "config": cfg, "training_code": codehash.stage_hash("training")}
 
     @functools.cached_property
     def identity_hash(self) -> str:
@@ -210,6 +210,7 @@ def train(spec: RunSpec) -> dict:
 
     record = {**spec.identity, "identity_sha256": spec.identity_hash, "status": "running",
               **provenance.run_record(device=device, deterministic=spec.deterministic,
+                                      training_code=spec.identity["training_code"],
                                       data_checksums=data.dataset_checksums(spec.dataset, spec.data_dir)),
               "n_train": len(y_train), "n_test": len(y_test), "checkpoint_dir": str(ckpt_dir),
               "started": provenance.now(), "epoch_wall_s": {}, "resumes": [], "snapshots": {}}
