@@ -15,7 +15,8 @@ STAGES = {
     "training": ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "train.py"),
     "aggregate": ("aggregate.py",),
     "analysis": ("audit.py", "lineage.py", "tables.py"),  # paper_values.csv is a rule input instead
-    "probe": ("lineage.py", "probe.py", "tables.py", "weights.py"),  # probes and exported weights
+    "probe": ("lineage.py", "probe.py"),
+    "weights": ("lineage.py", "tables.py", "weights.py"),  # exported weights (tables.best_seed picks the run)
     "figures": ("figures.py", "tables.py"),
 }
 

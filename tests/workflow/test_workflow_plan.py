@@ -1,5 +1,6 @@
 """Dry runs of the workflow: the paper grid, config validation, and what reruns after which change."""
 
+import ast
 import dataclasses
 import os
 import shutil
@@ -10,6 +11,7 @@ import yaml
 
 from tests.workflow.smk import (REPO, TINY_RUNS, copy_workflow, job_counts, make_bin, planned_jobs, read_config,
                                 snakemake, write_config)
+from trifecta import codehash
 from trifecta.config import TrainConfig
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
@@ -43,6 +45,34 @@ def test_lint_is_clean(workflow_copy):
 def test_schema_settings_match_trainconfig():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     assert set(schema["$defs"]["settings"]["properties"]) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def package_imports(module: str) -> set[str]:
+    """Package files that `module` (e.g. "probe.py") imports, directly or through other package modules."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = codehash.PACKAGE_DIR / name
+        tree = ast.parse((path / "__init__.py" if path.is_dir() else path).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "trifecta":
+                parts = node.module.split(".")
+                names = parts[1:2] or [alias.name for alias in node.names]  # trifecta.x... or trifecta's x, y
+                todo += [n + "/" if (codehash.PACKAGE_DIR / n).is_dir() else n + ".py" for n in names]
+    return seen
+
+
+@pytest.mark.parametrize("stage, modules", [("aggregate", ["aggregate.py"]), ("figures", ["figures.py"]),
+                                            ("analysis", ["tables.py", "lineage.py", "audit.py"]),
+                                            ("probe", ["probe.py"]), ("weights", ["weights.py"])])
+def test_code_stages_are_the_modules_their_commands_import(stage, modules):
+    # Training code reruns the training, and so everything after it; codehash.py's edits change the hashes.
+    upstream = {f for f in package_imports("train.py") if f.startswith(codehash.STAGES["training"])}
+    imported = set().union(*map(package_imports, modules)) - upstream - {"codehash.py"}
+    assert set(codehash.STAGES[stage]) == imported
 
 
 # ---- Validation ----

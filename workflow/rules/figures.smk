@@ -36,7 +36,7 @@ rule export_weights:
     output:
         "results/weights/{fig}/{algo}.npz",
     params:
-        code=get_code_hash("probe"),
+        code=get_code_hash("weights"),
         args=get_weight_args,
     log:
         "logs/weights/{fig}/{algo}.log",
