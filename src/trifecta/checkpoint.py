@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from trifecta.codehash import sha256_file
+from trifecta.lineage import resolve_snapshot
 
 log = logging.getLogger(__name__)
 INDEX = "index.json"
@@ -97,3 +98,18 @@ def load_latest(folder: Path) -> tuple[dict, Path] | None:
         except CheckpointError as err:
             log.warning("skipping %s", err)
     return None
+
+
+def load_snapshot(run_dir: Path, epoch: int | None = None) -> tuple[dict, dict, int, str]:
+    """A run's model snapshot at `epoch` (default: its last), checked against the sha256 in its run.json:
+    (snapshot state, run record, epoch, sha256)."""
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    snapshots = record.get("snapshots", {})
+    if not snapshots:
+        raise ValueError(f"{run_dir}/run.json lists no snapshots")
+    epoch = max(map(int, snapshots)) if epoch is None else epoch
+    if str(epoch) not in snapshots:
+        raise ValueError(f"{run_dir} has no snapshot at epoch {epoch} (has {', '.join(sorted(snapshots, key=int))}); "
+                         "add it to the run's snapshot_epochs")
+    entry = snapshots[str(epoch)]
+    return load_checkpoint(resolve_snapshot(run_dir, entry["path"]), entry["sha256"]), record, epoch, entry["sha256"]

@@ -29,8 +29,7 @@ import torch.nn.functional as F
 
 from trifecta import checkpoint, data
 from trifecta.algorithms import build_trainer, parse_ff_name
-from trifecta.config import TrainConfig
-from trifecta.lineage import resolve_snapshot
+from trifecta.config import config_from_dict
 from trifecta.train import resolve_device
 
 log = logging.getLogger("trifecta.probe")
@@ -43,24 +42,13 @@ MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4
 
 def load_snapshot_net(run_dir: Path, epoch: int | None, device) -> tuple:
     """(FF net with the snapshot's weights, record of the run, epoch, snapshot sha256)."""
-    record = json.loads((run_dir / "run.json").read_text())
+    state, record, epoch, sha = checkpoint.load_snapshot(run_dir, epoch)
     if parse_ff_name(record["algo"]) is None:
         raise ValueError(f"{run_dir}: probing needs an FF network, not '{record['algo']}'")
-    snapshots = record.get("snapshots", {})
-    if not snapshots:
-        raise ValueError(f"{run_dir}/run.json lists no snapshots")
-    epoch = max(map(int, snapshots)) if epoch is None else epoch
-    if str(epoch) not in snapshots:
-        raise ValueError(f"{run_dir} has no snapshot at epoch {epoch} (has {', '.join(sorted(snapshots, key=int))}); "
-                         "add it to the run's snapshot_epochs")
-    entry = snapshots[str(epoch)]
-    state = checkpoint.load_checkpoint(resolve_snapshot(run_dir, entry["path"]), entry["sha256"])
-    cfg = TrainConfig(**{k: v for k, v in record["config"].items() if k in TrainConfig.__dataclass_fields__})
-    cfg.lr_schedule = [tuple(p) for p in cfg.lr_schedule]
     info = data.get_dataset_info(record["dataset"])
-    net = build_trainer(record["algo"], info, record["arch"], cfg, device).net
+    net = build_trainer(record["algo"], info, record["arch"], config_from_dict(record["config"]), device).net
     net.load_state_dict(state["net"])
-    return net.eval(), record, epoch, entry["sha256"]
+    return net.eval(), record, epoch, sha
 
 
 @torch.no_grad()

@@ -9,28 +9,22 @@ outputs x inputs·3·3) and the run id, epoch, layer and the snapshot's sha256 f
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trifecta import checkpoint
-from trifecta.lineage import resolve_snapshot
 from trifecta.tables import best_seed
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:
-    record = json.loads((Path(run_dir) / "run.json").read_text())
-    entry = record.get("snapshots", {}).get(str(epoch))
-    if entry is None:
-        raise ValueError(f"{run_dir} has no snapshot at epoch {epoch}; add it to the run's snapshot_epochs")
-    state = checkpoint.load_checkpoint(resolve_snapshot(Path(run_dir), entry["path"]), entry["sha256"])
+    state, _, _, sha = checkpoint.load_snapshot(run_dir, epoch)
     key = f"layers.{layer - 1}.weight.weight"
     if key not in state["net"]:
         raise ValueError(f"{run_dir}: the network has no layer {layer} (no '{key}' in the snapshot)")
     weight = state["net"][key].float()
-    return weight.reshape(weight.shape[0], -1).numpy(), entry["sha256"]
+    return weight.reshape(weight.shape[0], -1).numpy(), sha
 
 
 def build_parser() -> argparse.ArgumentParser:
