@@ -49,8 +49,8 @@ def read_index(folder: Path) -> dict:
         raise CheckpointError(f"{path} is corrupt ({err}); delete it to start the run again") from None
 
 
-def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict, step: int = 0) -> Path:
-    """Write `state` as `{kind}_epoch_NNNN[_step_SSSS].pt` and record its hash.
+def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict, step: int = 0) -> tuple[Path, str]:
+    """Write `state` as `{kind}_epoch_NNNN[_step_SSSS].pt` and record its hash; returns (path, sha256).
 
     `epoch` counts completed epochs; `step` the steps done in the next one (a resume checkpoint written
     when a signal interrupted an epoch).
@@ -60,14 +60,15 @@ def save_checkpoint(folder: Path, kind: str, epoch: int, state: dict, step: int 
     path = folder / (f"{kind}_epoch_{epoch:04d}" + (f"_step_{step:04d}" if step else "") + ".pt")
     write_atomic(path, lambda f: torch.save(state, f))
     index = read_index(folder)
-    index[path.name] = {"epoch": epoch, "step": step, "kind": kind, "sha256": sha256_file(path)}
+    sha256 = sha256_file(path)
+    index[path.name] = {"epoch": epoch, "step": step, "kind": kind, "sha256": sha256}
     if kind == "resume":
         resumes = sorted((e["epoch"], e["step"], n) for n, e in index.items() if e["kind"] == "resume")
         for *_, name in resumes[:-2]:
             (folder / name).unlink(missing_ok=True)
             del index[name]
     write_json_atomic(folder / INDEX, index)
-    return path
+    return path, sha256
 
 
 def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict:

@@ -255,7 +255,7 @@ def train(spec: RunSpec) -> dict:
             if done < len(batches):
                 unfinished = {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
                               "step_log": step_log[:done].cpu()}
-                path = save_resume(ckpt_dir, spec, trainer, epoch - 1, iteration, unfinished, step=done)
+                path, _ = save_resume(ckpt_dir, spec, trainer, epoch - 1, iteration, unfinished, step=done)
                 record["status"] = "interrupted"
                 checkpoint.write_json_atomic(out / "run.json", record)
                 raise TrainingInterrupted(f"signal {stop.signal} during epoch {epoch}: saved {path} "
@@ -276,9 +276,9 @@ def train(spec: RunSpec) -> dict:
                 log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
                          epoch, result["acc_last"], cfg.last_k, result["acc_last_k"])
             if epoch in cfg.snapshot_epochs:
-                path = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch,
-                                                  {"epoch": epoch, "identity": spec.identity, "net": trainer.net.state_dict()})
-                record["snapshots"][str(epoch)] = {"path": str(path), "sha256": codehash.sha256_file(path)}
+                path, sha256 = checkpoint.save_checkpoint(ckpt_dir, "snapshot", epoch, {
+                    "epoch": epoch, "identity": spec.identity, "net": trainer.net.state_dict()})
+                record["snapshots"][str(epoch)] = {"path": str(path), "sha256": sha256}
             if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
                 save_resume(ckpt_dir, spec, trainer, epoch, iteration)
             checkpoint.write_json_atomic(out / "run.json", record)
