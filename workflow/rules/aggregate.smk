@@ -10,6 +10,6 @@ rule aggregate_runs:
     conda:
         "../../envs/torch.yaml"
     params:
-        code=CODEHASH.stage_hash("aggregate"),
+        code=CODE_HASHES["aggregate"],
     shell:
         "trifecta collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule write_lineage:
     output:
         "results/lineage.json",
     params:
-        code=get_code_hash("analysis"),
+        code=CODE_HASHES["analysis"],
     log:
         "logs/audit/write_lineage.log",
     localrule: True
@@ -23,7 +23,7 @@ rule audit_results:
     output:
         report("results/audit.txt", caption="../report/audit.rst", category="Provenance"),
     params:
-        code=get_code_hash("analysis"),
+        code=CODE_HASHES["analysis"],
     log:
         "logs/audit/audit_results.log",
     localrule: True

@@ -27,11 +27,8 @@ def load_codehash():
 
 
 CODEHASH = load_codehash()
-
-
-def get_code_hash(stage):
-    """Content hash of the package modules a stage depends on (codehash.STAGES)."""
-    return CODEHASH.stage_hash(stage)
+# Content hash of the package modules each stage depends on (codehash.STAGES), computed once per invocation.
+CODE_HASHES = {stage: CODEHASH.stage_hash(stage) for stage in CODEHASH.STAGES}
 
 
 # ---- The grid ----

@@ -14,7 +14,7 @@ rule plot_figure:
         pdf="results/figures/{fig}.pdf",
         lineage="results/figures/{fig}.lineage.json",
     params:
-        code=get_code_hash("figures"),
+        code=CODE_HASHES["figures"],
         args=get_figure_args,
         caption=get_figure_caption,
     log:
@@ -36,7 +36,7 @@ rule export_weights:
     output:
         "results/weights/{fig}/{algo}.npz",
     params:
-        code=get_code_hash("weights"),
+        code=CODE_HASHES["weights"],
         args=get_weight_args,
     log:
         "logs/weights/{fig}/{algo}.log",

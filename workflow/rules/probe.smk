@@ -7,7 +7,7 @@ rule probe_layers:
     output:
         "results/probe/{dataset}/{arch}/{algo}/seed{seed}.csv",
     params:
-        code=get_code_hash("probe"),
+        code=CODE_HASHES["probe"],
         hp=get_probe_settings(),
         data_dir=config["data_dir"],
     log:
@@ -37,7 +37,7 @@ rule merge_probes:
         ),
         lineage="results/tables/probe.lineage.json",
     params:
-        code=get_code_hash("probe"),
+        code=CODE_HASHES["probe"],
     log:
         "logs/probe/merge_probes.log",
     localrule: True

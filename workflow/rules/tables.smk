@@ -27,7 +27,7 @@ rule make_tables:
         other=expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["csv", "md", "tex"]),
         lineage="results/tables/tables.lineage.json",
     params:
-        code=get_code_hash("analysis"),
+        code=CODE_HASHES["analysis"],
         configured=get_run_metrics(),
         stand_in=get_stand_in(),
     log:

@@ -21,7 +21,7 @@ rule train_model:
         data_dir=subpath(input.data, parent=True),
         checkpoint_dir=lookup(dpath="checkpoint_dir", within=config),
         settings=get_train_settings,
-        code=CODEHASH.stage_hash("training"),
+        code=CODE_HASHES["training"],
     shell:
         "trifecta train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
         " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir}"
