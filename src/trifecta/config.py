@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     epochs: int = 100  # training epochs
-    eval_epochs: list[int] = field(default_factory=list)  # test + checkpoint at these epochs (last always added)
+    eval_epochs: list[int] = field(default_factory=list)  # test-split evaluations (last always added)
     snapshot_epochs: list[int] = field(default_factory=list)  # keep model weights at these epochs (last always added)
     checkpoint_every: int = 10  # resume checkpoint every N epochs (0: only at the end)
     width: float = 1.0  # multiplies every layer's channels / units (1.0 = the paper's network)
@@ -38,7 +38,7 @@ class TrainConfig:
     pep_hidden: int = 1024  # PEPITA hidden units (before the width multiplier)
 
     def validate(self) -> "TrainConfig":
-        """Check ranges and cross-field rules; returns self with eval_epochs sorted and completed."""
+        """Check ranges and cross-field rules; returns self with eval_ and snapshot_epochs sorted and completed."""
         _require(self.epochs >= 1, "epochs", self.epochs, "must be >= 1")
         _require(self.width > 0, "width", self.width, "must be > 0")
         _require(self.batch_size >= 2, "batch_size", self.batch_size, "must be >= 2")
@@ -48,12 +48,11 @@ class TrainConfig:
         _require(self.alpha > 0, "alpha", self.alpha, "must be > 0")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
         _require(self.pep_hidden >= 1, "pep_hidden", self.pep_hidden, "must be >= 1")
-        for e in self.eval_epochs:
-            _require(1 <= e <= self.epochs, "eval_epochs", self.eval_epochs, f"each must be in 1..epochs={self.epochs}")
-        for e in self.snapshot_epochs:
-            _require(1 <= e <= self.epochs, "snapshot_epochs", self.snapshot_epochs, f"each must be in 1..epochs={self.epochs}")
-        self.eval_epochs = sorted(set(self.eval_epochs) | {self.epochs})
-        self.snapshot_epochs = sorted(set(self.snapshot_epochs) | {self.epochs})
+        for name in ("eval_epochs", "snapshot_epochs"):  # each also at the last epoch
+            epochs = getattr(self, name)
+            for e in epochs:
+                _require(1 <= e <= self.epochs, name, epochs, f"each must be in 1..epochs={self.epochs}")
+            setattr(self, name, sorted(set(epochs) | {self.epochs}))
         starts = [s for s, _ in self.lr_schedule]
         _require(bool(starts) and starts[0] == 0, "lr_schedule", self.lr_schedule, "must start at epoch 0")
         _require(starts == sorted(set(starts)), "lr_schedule", self.lr_schedule, "epochs must increase")
