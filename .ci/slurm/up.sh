@@ -69,14 +69,6 @@ wait_for() {
     done
 }
 
-stop_pid() {   # stop_pid NAME PIDFILE
-    local pid i
-    pid=$(pid_of "$1" "$2") || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 # every daemon: own session, no inherited stdio (a caller capturing our output must not hang on open pipes)
 spawn() { setsid "$@" </dev/null >/dev/null 2>&1; }
 
@@ -261,8 +253,7 @@ ln -sfn "$CONF" /etc/slurm/slurm.conf
 # a changed node/gres layout needs the slurm daemons restarted
 if ((conf_changed)) && { running slurmctld "$SL/slurmctld.pid" || running slurmd "$SL/slurmd.pid"; }; then
     log "configuration changed: restarting slurmd and slurmctld"
-    stop_pid slurmd "$SL/slurmd.pid"
-    stop_pid slurmctld "$SL/slurmctld.pid"
+    stop 30 slurmd "$SL/slurmd.pid" slurmctld "$SL/slurmctld.pid"
 fi
 
 if all_running && [[ $(node_state) =~ ^(idle|mix|alloc|comp)$ ]] && sacct -n -X -a -S now -o JobID >/dev/null 2>&1; then
