@@ -17,7 +17,7 @@ STAGES = {
     "analysis": ("audit.py", "lineage.py", "tables.py"),  # paper_values.csv is a rule input instead
     "probe": ("lineage.py", "probe.py"),
     "weights": ("lineage.py", "tables.py", "weights.py"),  # exported weights (tables.best_seed picks the run)
-    "figures": ("figures.py", "tables.py"),
+    "figures": ("figures.py", "lineage.py", "tables.py"),
 }
 
 

@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-from trifecta.tables import best_seed, run_id  # noqa: E402
+from trifecta.lineage import run_id  # noqa: E402
+from trifecta.tables import best_seed  # noqa: E402
 
 MAX_POINTS = 4000
 LAYER_PALETTE = "viridis"

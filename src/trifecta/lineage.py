@@ -21,6 +21,11 @@ PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "data_
               "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
 
 
+def run_id(dataset, arch, algo, seed) -> str:
+    """A run's name in every lineage fragment, table cell and figure: dataset/arch/algo/seedN."""
+    return f"{dataset}/{arch}/{algo}/seed{int(seed)}"
+
+
 def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
     """A snapshot where run.json says, else at the same place under the run directory (a moved results/)."""
     path = Path(recorded_path)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from trifecta import checkpoint, data
 from trifecta.algorithms import build_trainer, parse_ff_name
 from trifecta.config import config_from_dict
+from trifecta.lineage import run_id
 from trifecta.train import resolve_device
 
 log = logging.getLogger("trifecta.probe")
@@ -121,7 +122,7 @@ def merge(paths: list[Path]) -> tuple[pd.DataFrame, dict]:
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=COLUMNS)
     artefacts, runs = [], {}
     for (dataset, arch, algo, seed, epoch), part in table.groupby(["dataset", "arch", "algo", "seed", "epoch"]):
-        rid = f"{dataset}/{arch}/{algo}/seed{seed}"
+        rid = run_id(dataset, arch, algo, seed)
         runs[rid] = part["run_dir"].iloc[0]
         artefacts.append({"kind": "probe", "id": f"probe {rid} epoch {epoch}", "runs": [rid],
                           "snapshots": [{"run": rid, "epoch": int(epoch), "sha256": part["snapshot_sha256"].iloc[0]}]})

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from trifecta.lineage import run_id
+
 PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
 DATASETS = {"mnist": "MNIST", "fmnist": "F-MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 QUOTED = {"VFF/t": "Hinton (2022)", "PEP/t": "Dellaferrera & Kreiman (2022)"}
@@ -95,10 +97,6 @@ def join_paper(cells: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- Cells from runs ----
-
-def run_id(dataset, arch, algo, seed) -> str:
-    return f"{dataset}/{arch}/{algo}/seed{int(seed)}"
-
 
 def best_seed(runs: pd.DataFrame, dataset: str, arch: str, algo: str, epoch: int | None = None) -> tuple[pd.Series, int]:
     """The runs.csv row of the best seed: highest acc_last at `epoch` (default: the last); ties go to the lower seed."""

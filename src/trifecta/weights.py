@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trifecta import checkpoint
+from trifecta.lineage import run_id
 from trifecta.tables import best_seed
 
 
@@ -44,9 +45,9 @@ def main(argv=None) -> int:
     row, epoch = best_seed(pd.read_csv(args.runs), args.dataset, args.arch, args.algo, args.epoch)
     weight, sha = export_layer(Path(row["run_dir"]), epoch, args.layer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    run_id = f"{args.dataset}/{args.arch}/{args.algo}/seed{int(row['seed'])}"
+    rid = run_id(args.dataset, args.arch, args.algo, row["seed"])
     with open(args.out, "wb") as f:  # np.savez would append .npz to a name without it
-        np.savez(f, weight=weight, run_id=run_id, run_dir=str(row["run_dir"]), algo=args.algo, epoch=epoch,
+        np.savez(f, weight=weight, run_id=rid, run_dir=str(row["run_dir"]), algo=args.algo, epoch=epoch,
                  layer=args.layer, snapshot_sha256=sha)
-    print(f"export-weights: {run_id} layer {args.layer} epoch {epoch} {weight.shape} -> {args.out}")
+    print(f"export-weights: {rid} layer {args.layer} epoch {epoch} {weight.shape} -> {args.out}")
     return 0
