@@ -20,11 +20,11 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from trifecta.algorithms import BASELINES, build_trainer
+from trifecta.algorithms import TRAINERS, build_trainer
 from trifecta.algorithms.ff import wrong_labels
 from trifecta.config import TrainConfig
 from trifecta.data import get_dataset_info
-from trifecta.models import ARCHS, scaled
+from trifecta.registry import ARCHS, scaled
 from trifecta import data
 from trifecta.train import evaluate, new_step_log, resolve_device, train_epoch
 
@@ -53,7 +53,7 @@ def our_epoch(trainer, images, labels, cfg, generator):
     """One epoch exactly as `trifecta train` runs it, ending in the epoch's single host sync."""
     batches = data.batch_indices(len(labels), cfg.batch_size, generator, images.device)
     step_log = new_step_log(trainer, len(batches), images.device)
-    train_epoch(trainer, images, labels, INFO, cfg, generator, 0, batches, step_log)
+    train_epoch(trainer, images, labels, INFO, cfg, generator, batches, step_log)
     return step_log.cpu()
 
 
@@ -66,7 +66,7 @@ def matmul_peak(device) -> float:
 
 def forward_flops(arch: str, width: float) -> float:
     """Multiply-adds x 2 of one sample's forward pass through an FF CNN on 32x32 input."""
-    _, units, pools = ARCHS[arch]
+    units, pools = ARCHS[arch].units, ARCHS[arch].pools
     flops, c_in, side = 0.0, 4, 32
     for i, u in enumerate(units, start=1):
         c_out = scaled(u, width)
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
               f"{100 * train_tflop / ours / peak:.0f}% of peak); evaluation {evaluation:.3f} s "
               f"({100 * eval_tflop / evaluation / peak:.0f}% of peak); reference-style epoch {reference:.3f} s "
               f"-> {reference / ours:.1f}x")
-    if "bp" in BASELINES:
+    if "bp" in TRAINERS:
         bp_cfg = TrainConfig(width=width, batch_size=cfg.batch_size).validate()
         trainer = build_trainer("bp", INFO, "d", bp_cfg, device)
         epoch_gen = torch.Generator(device=device).manual_seed(0)

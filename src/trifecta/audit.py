@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from trifecta.codehash import identity_sha256, sha256_file
-from trifecta.lineage import RUN_FILES, resolve_snapshot
+from trifecta.checkpoint import resolve_snapshot
+from trifecta.lineage import RUN_FILES
 from trifecta.tables import summarize
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")

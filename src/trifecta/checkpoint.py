@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from trifecta.codehash import sha256_file
-from trifecta.lineage import resolve_snapshot
 
 log = logging.getLogger(__name__)
 INDEX = "index.json"
@@ -99,6 +98,15 @@ def load_latest(folder: Path) -> tuple[dict, Path] | None:
         except CheckpointError as err:
             log.warning("skipping %s", err)
     return None
+
+
+def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
+    """A snapshot where run.json says, else at the same place under the run directory (a moved results/)."""
+    path = Path(recorded_path)
+    if path.exists():
+        return path
+    moved = Path(run_dir) / "checkpoints" / path.parent.name / path.name
+    return moved if moved.exists() else path
 
 
 def load_snapshot(run_dir: Path, epoch: int | None = None) -> tuple[dict, dict, int, str]:

@@ -12,12 +12,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Path prefixes (relative to the package) whose edits change each stage's outputs.
 STAGES = {
-    "training": ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "train.py"),
+    "training": ("algorithms/", "checkpoint.py", "config.py", "data.py", "models.py", "provenance.py", "registry.py",
+                 "train.py"),
     "aggregate": ("aggregate.py",),
     "analysis": ("audit.py", "lineage.py", "tables.py"),  # paper_values.csv is a rule input instead
-    "probe": ("lineage.py", "probe.py"),
-    "weights": ("lineage.py", "tables.py", "weights.py"),  # exported weights (tables.best_seed picks the run)
-    "figures": ("figures.py", "lineage.py", "tables.py"),
+    "probe": ("probe.py",),
+    "weights": ("tables.py", "weights.py"),  # exported weights (tables.best_seed picks the run)
+    "figures": ("figures.py", "tables.py"),
 }
 
 

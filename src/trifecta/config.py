@@ -2,8 +2,11 @@
 
 Unknown keys and malformed values are errors that name the key (in the spirit of nanoGPT's configurator).
 Defaults follow appendix C of the paper: Adam at 1e-3, 512 positives + 512 negatives per step, SymBa
-alpha = 4, FTL tau = 2. Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's
-config.yaml.
+alpha = 4, FTL tau = 2; where the paper is silent, the authors' released code. A baseline's source may
+differ (registry.algorithm_defaults: e.g. PEPITA's batch size and rates); explicit settings always win.
+Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml.
+
+Importable without torch: the workflow validates every grid entry with it while planning.
 """
 
 import dataclasses
@@ -12,30 +15,49 @@ from pathlib import Path
 
 import yaml
 
+from trifecta.registry import BASELINES, algorithm_defaults
+
 
 class ConfigError(ValueError):
     """A setting is unknown or has a value that cannot be used."""
 
 
+def _setting(default, help: str, **kw):
+    """A dataclass field with its help text (shown by `trifecta train --help` and in the README)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
 @dataclass
 class TrainConfig:
-    epochs: int = 100  # training epochs
-    eval_epochs: list[int] = field(default_factory=list)  # test-split evaluations (last always added)
-    snapshot_epochs: list[int] = field(default_factory=list)  # keep model weights at these epochs (last always added)
-    checkpoint_every: int = 10  # resume checkpoint every N epochs (0: only at the end)
-    width: float = 1.0  # multiplies every layer's channels / units (1.0 = the paper's network)
-    batch_size: int = 512  # positives per step (FF adds as many negatives); samples per step for baselines
-    lr_schedule: list[tuple[int, float]] = field(default_factory=lambda: [(0, 1e-3)])  # (first epoch, lr), 0-based
-    tau: float = 2.0  # FTL threshold (ignored by SymBa)
-    alpha: float = 4.0  # SymBa separation scale (ignored by FTL)
-    last_k: int = 3  # evaluation also reports the mean goodness of the last k layers (Table 3)
-    eval_batch_size: int = 8192  # image-label pairs per evaluation forward pass
-    augment: bool = True  # random crop (4 px padding) + rotation (±15°), appendix C
-    subset_train: int = 0  # use a class-stratified subset of this many training images (0 = all)
-    subset_test: int = 0  # likewise for the test split (0 = all)
-    momentum: float = 0.9  # SGD momentum (PEPITA only)
-    dropout: float = 0.1  # dropout probability (PEPITA only)
-    pep_hidden: int = 1024  # PEPITA hidden units (before the width multiplier)
+    epochs: int = _setting(100, "training epochs")
+    eval_epochs: list[int] = _setting([], "test accuracy at these epochs (the last is always added)")
+    snapshot_epochs: list[int] = _setting([], "keep the model's weights at these epochs (the last is always added)")
+    checkpoint_every: int = _setting(10, "resume checkpoint every N epochs (0: only at the end)")
+    width: float = _setting(1.0, "multiplies every layer's channels or units (1.0 = the paper's network)")
+    batch_size: int = _setting(512, "positives per step (FF adds as many negatives); samples per step for baselines")
+    lr_schedule: list[tuple[int, float]] = _setting(
+        [(0, 1e-3)], "piecewise constant learning rate, EPOCH:LR pairs from epoch 0 (0-based), e.g. 0:1e-3,150:1e-4")
+    tau: float = _setting(2.0, "FTL threshold (for algorithms named ftl-..., not ftlN-...)")
+    alpha: float = _setting(4.0, "SymBa separation scale")
+    init: str = _setting("pytorch", "initial weights: pytorch (PyTorch's default, as the released code) or "
+                                    "kaiming_relu (uniform Kaiming with ReLU gain)",
+                         choices=("pytorch", "kaiming_relu"))
+    layer_norm: str = _setting("rms", "form of FF layer norm (NORM ln): rms (divide by the root mean square, "
+                                      "footnote 2) or pytorch (nn.LayerNorm, as the released code)",
+                               choices=("rms", "pytorch"))
+    label_matrix: str = _setting("auto", "FF label plane: auto (learned with OLU, fixed random without, §5.1), "
+                                         "learned (as the released code), or fixed",
+                                 choices=("auto", "learned", "fixed"))
+    last_k: int = _setting(3, "also classify by the mean goodness of the last k layers (Table 3)")
+    eval_batch_size: int = _setting(8192, "image-label pairs per evaluation forward pass (speed only)")
+    augment: bool = _setting(True, "random crop (4 px padding) + rotation (±15°), appendix C")
+    subset_train: int = _setting(0, "class-stratified subset of the training images (0 = all)")
+    subset_test: int = _setting(0, "class-stratified subset of the test images (0 = all)")
+    momentum: float = _setting(0.9, "SGD momentum (PEPITA only)")
+    dropout: float = _setting(0.1, "dropout probability (PEPITA only)")
+    pep_hidden: int = _setting(1024, "PEPITA hidden units (before the width multiplier)")
 
     def validate(self) -> "TrainConfig":
         """Check ranges and cross-field rules; returns self with eval_ and snapshot_epochs sorted and completed."""
@@ -48,6 +70,13 @@ class TrainConfig:
         _require(self.alpha > 0, "alpha", self.alpha, "must be > 0")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
         _require(self.pep_hidden >= 1, "pep_hidden", self.pep_hidden, "must be >= 1")
+        _require(self.subset_train >= 0 and self.subset_test >= 0, "subset_train/subset_test",
+                 (self.subset_train, self.subset_test), "must be >= 0")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices:
+                _require(getattr(self, f.name) in choices, f.name, getattr(self, f.name),
+                         f"must be one of {', '.join(choices)}")
         for name in ("eval_epochs", "snapshot_epochs"):  # each also at the last epoch
             epochs = getattr(self, name)
             for e in epochs:
@@ -78,7 +107,7 @@ def _require(ok: bool, key: str, value, why: str) -> None:
 
 def _parse_int_list(text) -> list[int]:
     if isinstance(text, (list, tuple)):
-        return [int(v) for v in text]
+        return [_parse_int(v) for v in text]
     return [int(v) for v in str(text).replace(" ", "").split(",") if v]
 
 
@@ -109,21 +138,28 @@ def _parse_int(text) -> int:
     return int(text)
 
 
+def _parse_float(text) -> float:
+    if isinstance(text, bool):
+        raise ValueError("expected a number")
+    return float(text)
+
+
 _PARSERS = {
     int: _parse_int,
-    float: float,
+    float: _parse_float,
     bool: _parse_bool,
+    str: lambda text: str(text).strip(),
     "list[int]": _parse_int_list,
     "list[tuple[int, float]]": _parse_schedule,
 }
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def parse_value(key: str, raw):
     """Convert `raw` (string from the command line, or a YAML value) to the type of setting `key`."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    if key not in fields:
-        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(fields))}")
-    kind = fields[key].type
+    if key not in FIELDS:
+        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}")
+    kind = FIELDS[key].type
     parser = _PARSERS.get(kind, _PARSERS.get(str(kind)))
     try:
         return parser(raw)
@@ -131,22 +167,71 @@ def parse_value(key: str, raw):
         raise ConfigError(f"setting {key}={raw!r} is malformed: {err}") from None
 
 
-def build_config(config_file: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults, then a YAML file of settings, then `key=value` overrides; validated."""
+def parse_overrides(overrides) -> dict:
+    """`key=value` strings -> {key: raw value}."""
     values = {}
-    if config_file is not None:
-        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of setting: value")
-        values.update({k: parse_value(k, v) for k, v in loaded.items()})
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = parse_value(key.strip(), raw)
+        values[key.strip()] = raw
+    return values
+
+
+def settings_config(settings: dict, algo: str | None = None, dataset: str | None = None) -> TrainConfig:
+    """Defaults, then the algorithm's (registry.algorithm_defaults), then `settings` ({key: raw value}); validated."""
+    values = {k: parse_value(k, v) for k, v in algorithm_defaults(algo, dataset).items()} if algo else {}
+    values.update({k: parse_value(k, v) for k, v in settings.items()})
     return TrainConfig(**values).validate()
+
+
+def build_config(config_file: Path | None = None, overrides=(), algo: str | None = None,
+                 dataset: str | None = None) -> TrainConfig:
+    """Defaults, the algorithm's defaults, a YAML file of settings, then `key=value` overrides; validated."""
+    settings = {}
+    if config_file is not None:
+        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of setting: value")
+        settings.update(loaded)
+    settings.update(parse_overrides(overrides))
+    return settings_config(settings, algo, dataset)
 
 
 def config_from_dict(values: dict) -> TrainConfig:
     """Rebuild a config stored in a checkpoint or run record."""
     return TrainConfig(**{k: parse_value(k, v) for k, v in values.items()}).validate()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(key, default as written on the command line, meaning) of every setting."""
+    rows = []
+    for name, f in FIELDS.items():
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append((name, format_value(default), f.metadata["help"]))
+    return rows
+
+
+def format_value(value) -> str:
+    """A setting's value as `--set key=VALUE` takes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value)
+    return str(value)
+
+
+def settings_help() -> str:
+    """Every setting with its default and meaning, then the baselines' own defaults (for `--help`)."""
+    rows = describe_settings()
+    width = max(len(f"{k}={v or None}") for k, v, _ in rows)
+    lines = ["settings (--set KEY=VALUE; default shown):"]
+    lines += [f"  {f'{k}={v or None}':<{width}}  {meaning}" for k, v, meaning in rows]
+    lines.append("a baseline's source sets other defaults (a --set still wins):")
+    for name, baseline in BASELINES.items():
+        if baseline.defaults:
+            values = " ".join(f"{k}={format_value(v)}" for k, v in baseline.defaults.items())
+            per_dataset = "; ".join(f"{d}: " + " ".join(f"{k}={format_value(v)}" for k, v in over.items())
+                                    for d, over in baseline.dataset_defaults.items())
+            lines.append(f"  {name}: {values}" + (f" ({per_dataset})" if per_dataset else ""))
+    return "\n".join(lines)

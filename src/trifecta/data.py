@@ -25,14 +25,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    num_classes: int
-    shape: tuple[int, int, int]  # (C, H, W) of one image
-    mean: tuple[float, ...]  # per channel, on the [0, 1] scale
-    std: tuple[float, ...]
+from trifecta.registry import DATASETS, Dataset, get_dataset
 
 
 @dataclass
@@ -44,19 +37,6 @@ class Split:
 class DatasetError(RuntimeError):
     """A dataset is missing, corrupt or unreadable."""
 
-
-_MNIST_STATS = ((0.1307,), (0.3081,))
-DATASETS = {
-    info.name: info
-    for info in [
-        DatasetInfo("mnist", 10, (1, 28, 28), *_MNIST_STATS),
-        DatasetInfo("fmnist", 10, (1, 28, 28), (0.2860,), (0.3530,)),
-        DatasetInfo("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-        DatasetInfo("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-        DatasetInfo("cifar100", 100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-        DatasetInfo("mnist5k", 10, (1, 28, 28), *_MNIST_STATS),  # a sample of MNIST: same statistics
-    ]
-}
 
 # Tests swap in subclasses that skip torchvision's md5 checks, hence one dict and not a chain of ifs.
 TORCHVISION_CLASSES = {
@@ -85,11 +65,9 @@ MAX_ANGLE = 15.0  # degrees of random rotation (Appendix C)
 
 # ---- Registry and errors ----
 
-def get_dataset_info(name: str) -> DatasetInfo:
+def get_dataset_info(name: str) -> Dataset:
     """Look up a dataset by its config/CLI name."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name]
+    return get_dataset(name)
 
 
 def _error(name: str, data_dir: Path, problem: str) -> DatasetError:
@@ -118,7 +96,7 @@ def _open(name: str, data_dir: Path, train: bool, download: bool):
     return TORCHVISION_CLASSES[name](str(data_dir), download=download, **split)
 
 
-def _to_split(ds, info: DatasetInfo) -> Split:
+def _to_split(ds, info: Dataset) -> Split:
     """Copy a torchvision dataset's arrays into a Split, without going through PIL."""
     images = ds.data if isinstance(ds.data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(ds.data))
     if images.ndim == 3:  # MNIST-style (N, H, W)
@@ -211,19 +189,19 @@ def take_subset(split: Split, n: int, seed: int = 0) -> Split:
 
 
 @functools.lru_cache(maxsize=None)
-def channel_stats(info: DatasetInfo, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(info: Dataset, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std as (C, 1, 1) tensors on the device, made once: a copy from the host at every
     batch would make the host wait for the GPU at every training step."""
     return tuple(torch.tensor(v, dtype=dtype).view(-1, 1, 1).to(device) for v in (info.mean, info.std))
 
 
-def standardize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+def standardize(images: torch.Tensor, info: Dataset) -> torch.Tensor:
     """(x - mean) / std per channel, for float images on the [0, 1] scale."""
     mean, std = channel_stats(info, images.device, images.dtype)
     return (images - mean) / std
 
 
-def normalize(images_uint8: torch.Tensor, info: DatasetInfo, *, dtype=torch.float32) -> torch.Tensor:
+def normalize(images_uint8: torch.Tensor, info: Dataset, *, dtype=torch.float32) -> torch.Tensor:
     """x / 255, then (x - mean) / std per channel, on the images' device."""
     return standardize(images_uint8.to(dtype) / 255, info)
 

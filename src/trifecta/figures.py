@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-from trifecta.lineage import run_id  # noqa: E402
+from trifecta.registry import ARCHS, algo_label, run_id  # noqa: E402
 from trifecta.tables import best_seed  # noqa: E402
 
 MAX_POINTS = 4000
@@ -33,7 +33,6 @@ LAYER_PALETTE = "viridis"
 ACC = "test accuracy (%)"
 GRAD = "gradient ℓ2 norm (log scale)"
 GOOD = "goodness (mean squared activation)"
-ARCH_NAMES = {"s": "shallow CNN (s)", "d": "deep CNN (d)", "f": "FCN (f)", "t": "tiny FCN (t)"}
 
 
 @dataclass
@@ -79,17 +78,6 @@ class Context:
                               & (self.runs["algo"] == algo) & (self.runs["seed"] == seed)]
             self.used[run_id(self.dataset, self.arch, algo, seed)] = str(match["run_dir"].iloc[0])
         return rows
-
-
-def algo_label(algo: str) -> str:
-    """Readable name of an algorithm (display only; the registry is trifecta.algorithms)."""
-    fixed = {"tff": "TFF (SymBa + BN + OLU)", "vff": "VFF (FTL τ=2 + LN)", "bp": "BP", "fa": "FA", "pep": "PEPITA"}
-    if algo in fixed:
-        return fixed[algo]
-    parts = algo.split("-")
-    loss = "SymBa" if parts[0] == "symba" else ("FTL" if parts[0] == "ftl" else f"FTL τ={parts[0][3:]}")
-    norm = {"ln": "layer norm", "bn": "batch norm", "none": "no norm"}.get(parts[1], parts[1]) if len(parts) > 1 else ""
-    return ", ".join([loss, norm] + (["OLU"] if "olu" in parts[2:] else []))
 
 
 def log_axis(ax) -> None:
@@ -268,7 +256,7 @@ def make_figure(name: str, ctx: Context, png: Path, pdf: Path) -> dict:
         raise ValueError(f"unknown figure '{name}'; choose one of: {', '.join(FIGURES)}")
     sns.set_theme(style="whitegrid", context="paper")
     fig = FIGURES[name](ctx)
-    fig.suptitle(f"{ctx.dataset}, {ARCH_NAMES.get(ctx.arch, ctx.arch)}", fontsize="medium")
+    fig.suptitle(f"{ctx.dataset}, {ARCHS[ctx.arch].label if ctx.arch in ARCHS else ctx.arch}", fontsize="medium")
     if name != "fig10":  # fig10's shared colour bar does not fit tight_layout
         fig.tight_layout()
     for path in (png, pdf):

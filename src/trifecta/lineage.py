@@ -13,26 +13,13 @@ import argparse
 import json
 from pathlib import Path
 
+from trifecta.checkpoint import resolve_snapshot
 from trifecta.codehash import sha256_file, stage_hash
 
 RUN_FILES = ("metrics.json", "run.json", "eval.csv", "ensemble.csv", "steps.csv")
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
 PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "data_sha256", "device", "host",
               "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
-
-
-def run_id(dataset, arch, algo, seed) -> str:
-    """A run's name in every lineage fragment, table cell and figure: dataset/arch/algo/seedN."""
-    return f"{dataset}/{arch}/{algo}/seed{int(seed)}"
-
-
-def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
-    """A snapshot where run.json says, else at the same place under the run directory (a moved results/)."""
-    path = Path(recorded_path)
-    if path.exists():
-        return path
-    moved = Path(run_dir) / "checkpoints" / path.parent.name / path.name
-    return moved if moved.exists() else path
 
 
 def run_entry(run_dir: Path) -> dict:

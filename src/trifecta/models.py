@@ -11,31 +11,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta.data import DatasetInfo
-
-# Architectures by name: (convolutional?, channels or units per layer, layers followed by a 2x2 max-pool).
-ARCHS = {
-    # shallow CNN, 2.8 M parameters on CIFAR-10 (Figure 12, left)
-    "s": (True, [128, 128, 256, 256, 256, 512], {1, 3, 6}),
-    # deep CNN, 8.5 M parameters on CIFAR-10 (Figure 12, right)
-    "d": (True, [64, 128, 128, 128, 128, 256, 256, 256, 256, 512, 512, 512], {2, 6, 10}),
-    # fully connected network of six 2048-unit layers (§5.2, appendix F)
-    "f": (False, [2048] * 6, set()),
-    # Hinton (2022)'s tiny FF network: 4 hidden layers of 2000 ReLUs
-    "t": (False, [2000] * 4, set()),
-}
-NORMS = ("ln", "bn", "none")
+from trifecta.registry import NORMS, Dataset, get_arch, scaled
 
 
-def get_arch(name: str):
-    if name not in ARCHS:
-        raise ValueError(f"unknown architecture '{name}'; choose one of: {', '.join(ARCHS)}")
-    return ARCHS[name]
-
-
-def scaled(units: int, width: float) -> int:
-    """Channels or units after the width multiplier (at least 1)."""
-    return max(1, round(units * width))
+def init_weight(weight: torch.Tensor, init: str) -> None:
+    """Initial weights of a conv or linear layer: `pytorch` keeps the module's own draw (PyTorch's default,
+    uniform Kaiming with a = sqrt(5), bound 1/sqrt(fan_in): the released code's); `kaiming_relu` redraws it
+    uniform Kaiming with the ReLU gain (bound sqrt(6/fan_in))."""
+    if init == "kaiming_relu":
+        nn.init.kaiming_uniform_(weight, nonlinearity="relu")
+    elif init != "pytorch":
+        raise ValueError(f"unknown init {init!r}; choose pytorch or kaiming_relu")
 
 
 def _per_sample(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -56,8 +42,8 @@ def _sum_of_squares(x: torch.Tensor) -> torch.Tensor:
 class _LengthNormFn(torch.autograd.Function):
     """y = x * r with r = (mean(x^2) + eps)^(-1/2) per sample, written in x's dtype by a single kernel.
 
-    Backward: dx = r dy - (r^3 / D) x sum(dy * x). The statistics are float32; autograd's own graph of the
-    same formula materialises several float32 copies of the activations.
+    Backward: dx = r dy - (r^3 / D) x sum(dy * x). The statistics are float32 (float64 for float64 x);
+    autograd's own graph of the same formula materialises several float32 copies of the activations.
     """
 
     @staticmethod
@@ -70,7 +56,7 @@ class _LengthNormFn(torch.autograd.Function):
     def backward(ctx, dy):
         x, r = ctx.saved_tensors
         dims = tuple(range(1, x.dim()))
-        dot = torch.sum(dy * x, dim=dims, dtype=torch.float32)
+        dot = torch.sum(dy * x, dim=dims, dtype=r.dtype)  # float32, or float64 for float64 x
         coef = -r.pow(3) * dot / x[0].numel()
         dx = torch.mul(x, _per_sample(coef, x), out=torch.empty_like(x))
         return torch.addcmul(dx, dy, _per_sample(r, x), out=dx), None
@@ -87,11 +73,13 @@ class LengthNorm(nn.Module):
         return _LengthNormFn.apply(x, self.eps)
 
 
-def make_norm(kind: str, features: int, conv: bool) -> nn.Module:
+def make_norm(kind: str, shape: tuple[int, ...], layer_norm: str = "rms") -> nn.Module:
+    """The normalisation before a layer whose input has `shape` ((C, H, W) or (features,))."""
+    conv = len(shape) == 3
     if kind == "ln":
-        return LengthNorm()
+        return LengthNorm() if layer_norm == "rms" else nn.LayerNorm(list(shape))  # pytorch: the released code's
     if kind == "bn":
-        return nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
+        return nn.BatchNorm2d(shape[0]) if conv else nn.BatchNorm1d(shape[0])
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown normalisation '{kind}'; choose one of: {', '.join(NORMS)}")
@@ -119,11 +107,13 @@ class FFLayer(nn.Module):
     a quarter of the elements. It runs in place: neither the convolution nor the pool saves its output.
     """
 
-    def __init__(self, n_in: int, n_out: int, norm: str, conv: bool, pool: bool):
+    def __init__(self, shape: tuple[int, ...], n_out: int, norm: str, pool: bool, init: str = "pytorch",
+                 layer_norm: str = "rms"):
         super().__init__()
-        self.norm = make_norm(norm, n_in, conv)
+        n_in, conv = shape[0], len(shape) == 3
+        self.norm = make_norm(norm, shape, layer_norm)
         self.weight = nn.Conv2d(n_in, n_out, 3, padding=1, bias=False) if conv else nn.Linear(n_in, n_out, bias=False)
-        nn.init.kaiming_uniform_(self.weight.weight, nonlinearity="relu")  # appendix C: uniform Kaiming
+        init_weight(self.weight.weight, init)  # appendix C: "uniform Kaiming" (both forms are)
         self.pool = MaxPool2x2() if pool else nn.Identity()
 
     def forward(self, x):
@@ -153,22 +143,21 @@ def goodness(h: torch.Tensor) -> torch.Tensor:
 class FFNet(nn.Module):
     """A stack of FF layers with the label encoded as an extra input channel."""
 
-    def __init__(self, info: DatasetInfo, arch: str, width: float, norm: str, learn_labels: bool):
+    def __init__(self, info: Dataset, arch: str, width: float, norm: str, learn_labels: bool, init: str = "pytorch",
+                 layer_norm: str = "rms"):
         super().__init__()
-        conv, units, pools = get_arch(arch)
+        spec = get_arch(arch)
         channels, height, width_px = info.shape
-        self.conv = conv
+        self.conv = spec.conv
         self.plane = (height, width_px)
-        # Fixed random unless OLU trains it (§5.1). Standard normal matches the scale of normalised pixels.
+        # Learned or fixed random (§5.1). Standard normal, as nn.Embedding's (the released code's label plane).
         self.label_matrix = nn.Parameter(torch.randn(info.num_classes, height * width_px), requires_grad=learn_labels)
-        n_in = channels + 1
-        if not conv:
-            n_in *= height * width_px
+        shape = (channels + 1, height, width_px) if spec.conv else ((channels + 1) * height * width_px,)
         layers = []
-        for i, u in enumerate(units, start=1):
-            n_out = scaled(u, width)
-            layers.append(FFLayer(n_in, n_out, norm, conv, pool=i in pools))
-            n_in = n_out
+        for i, u in enumerate(spec.units, start=1):
+            n_out, pool = scaled(u, width), i in spec.pools
+            layers.append(FFLayer(shape, n_out, norm, pool, init, layer_norm))
+            shape = (n_out, shape[1] // 2, shape[2] // 2) if pool else (n_out, *shape[1:])
         self.layers = nn.ModuleList(layers)
         self.channels_last = False
 

@@ -28,9 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trifecta import checkpoint, data
-from trifecta.algorithms import build_trainer, parse_ff_name
+from trifecta.algorithms import build_trainer
 from trifecta.config import config_from_dict
-from trifecta.lineage import run_id
+from trifecta.registry import parse_ff_name, run_id
 from trifecta.train import resolve_device
 
 log = logging.getLogger("trifecta.probe")

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.lineage import run_id
+from trifecta.registry import DATASETS, run_id
 
 PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
-DATASETS = {"mnist": "MNIST", "fmnist": "F-MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+COLUMNS = {d.name: d.paper_column for d in DATASETS.values() if d.paper_column}  # dataset -> the paper's column
 QUOTED = {"VFF/t": "Hinton (2022)", "PEP/t": "Dellaferrera & Kreiman (2022)"}
 MARKS = {"Hinton (2022)": "†", "Dellaferrera & Kreiman (2022)": "‡"}
 CAPTIONS = {
@@ -55,11 +55,11 @@ def layout() -> list[dict]:
              ("TFF/s", "tff", 10), ("TFF/s", "tff", 100), ("TFF/s", "tff", 200), ("TFF/d", "tff", 100),
              ("TFF/d", "tff", 200), ("TFF/d", "tff", 500), ("BP/d", "bp", 100)]
     for row, algo, epoch in rows2:
-        for dataset, column in DATASETS.items():
+        for dataset, column in COLUMNS.items():
             cells.append(_cell("table2", row, column, dataset, row.split("/")[1], algo, epoch, "acc_last"))
     for row, metric in [("only last layer", "acc_last"), ("three last layers", "acc_last3")]:
         for dataset in ["mnist", "fmnist", "svhn", "cifar10"]:
-            cells.append(_cell("table3", row, DATASETS[dataset], dataset, "d", "tff", 500, metric))
+            cells.append(_cell("table3", row, COLUMNS[dataset], dataset, "d", "tff", 500, metric))
     return cells
 
 

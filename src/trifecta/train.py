@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from trifecta import checkpoint, codehash, data, provenance
-from trifecta.algorithms import build_trainer, check_algorithm
-from trifecta.config import TrainConfig, build_config
-from trifecta.models import get_arch
+from trifecta.algorithms import build_trainer
+from trifecta.config import TrainConfig, build_config, settings_help
+from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, check_combination
 
 log = logging.getLogger("trifecta.train")
 EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
@@ -126,16 +126,17 @@ def prepare(images_u8, info, generator):
 
 # ---- Training ----
 
-def train_epoch(trainer, images, labels, info, cfg: TrainConfig, generator, iteration: int, batches, step_log,
-                first: int = 0, should_stop=lambda: False) -> int:
+def train_epoch(trainer, images, labels, info, cfg: TrainConfig, generator, batches, step_log, first: int = 0,
+                should_stop=lambda: False) -> int:
     """Steps `first`.. of an epoch over `batches`, metrics into the device tensor step_log[step].
 
+    The trainer sees the step's index in the epoch: the released code's OLU counter restarts every epoch.
     Returns the number of steps done: fewer than len(batches) when should_stop() turned true.
     """
     for step in range(first, len(batches)):
         idx = batches[step]
         x = prepare(images[idx], info, generator if cfg.augment else None)
-        step_log[step] = trainer.train_step(x, labels[idx], iteration + step, generator)
+        step_log[step] = trainer.train_step(x, labels[idx], step, generator)
         if should_stop():
             return step + 1
     return len(batches)
@@ -194,8 +195,7 @@ def train(spec: RunSpec) -> dict:
         for name in LOGS:
             (out / name).unlink(missing_ok=True)
 
-    get_arch(spec.arch)
-    check_algorithm(spec.algo)
+    check_combination(spec.algo, spec.arch)
     info = data.get_dataset_info(spec.dataset)
     device = resolve_device(spec.device)
     provenance.set_seed(spec.seed, spec.deterministic)
@@ -250,8 +250,7 @@ def train(spec: RunSpec) -> dict:
                 step_log, first = new_step_log(trainer, len(batches), device), len(partial["step_log"])
                 step_log[:first] = partial["step_log"].to(device)
                 partial = None
-            done = train_epoch(trainer, x_train, y_train, info, cfg, generator, iteration, batches, step_log,
-                               first, stop)
+            done = train_epoch(trainer, x_train, y_train, info, cfg, generator, batches, step_log, first, stop)
             if done < len(batches):
                 unfinished = {"batches": [b.cpu() for b in batches], "generator": generator.get_state(),
                               "step_log": step_log[:done].cpu()}
@@ -307,10 +306,12 @@ def summarize(out: Path, spec: RunSpec) -> dict:
 # ---- Command line ----
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trifecta train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, help="mnist, fmnist, svhn, cifar10, cifar100 or mnist5k")
-    p.add_argument("--arch", required=True, help="s (shallow CNN), d (deep CNN), f (FCN), t (tiny)")
-    p.add_argument("--algo", required=True, help="vff, tff, LOSS-NORM[-olu] (e.g. symba-bn), bp, fa, pep")
+    p = argparse.ArgumentParser(prog="trifecta train", description=__doc__.split("\n\n")[0],
+                                epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help=", ".join(DATASETS))
+    p.add_argument("--arch", required=True, help=", ".join(f"{a.name} ({a.label})" for a in ARCHS.values()))
+    p.add_argument("--algo", required=True, help=f"{', '.join(PRESETS)}, LOSS-NORM[-olu] (e.g. symba-bn), "
+                                                 f"{', '.join(BASELINES)}")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="run directory (resumes if it holds checkpoints)")
     p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
@@ -329,7 +330,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = build_config(args.config, args.overrides)
+    cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
                    args.device, args.deterministic, args.checkpoint_dir)
     try:

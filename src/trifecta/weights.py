@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trifecta import checkpoint
-from trifecta.lineage import run_id
+from trifecta.registry import run_id
 from trifecta.tables import best_seed
 
 

@@ -1,8 +1,10 @@
 """Settings: parsing, validation and the errors a user sees."""
 
+import dataclasses
+
 import pytest
 
-from trifecta.config import ConfigError, build_config, config_from_dict
+from trifecta.config import ConfigError, TrainConfig, build_config, config_from_dict, settings_help
 
 
 def test_defaults_follow_appendix_c():
@@ -48,3 +50,33 @@ def test_bad_yaml_key(tmp_path):
     path.write_text("batchsize: 3\n")
     with pytest.raises(ConfigError, match="unknown setting 'batchsize'"):
         build_config(path)
+
+
+def test_a_baselines_source_sets_its_defaults_and_settings_still_win():
+    pep = build_config(algo="pep", dataset="cifar10")
+    assert (pep.batch_size, pep.augment, pep.init, pep.lr_schedule) == (
+        64, False, "kaiming_relu", [(0, 0.01), (60, 0.001), (90, 0.0001)])
+    assert build_config(algo="pep", dataset="mnist5k").lr_at(0) == 0.1  # the source's MNIST rates
+    assert build_config(overrides=["batch_size=32", "augment=true"], algo="pep").batch_size == 32
+    for algo in ("tff", "vff", "symba-ln", "bp", "fa"):  # appendix C and the released code
+        cfg = build_config(algo=algo, dataset="cifar10")
+        assert (cfg.batch_size, cfg.augment, cfg.init, cfg.lr_schedule) == (512, True, "pytorch", [(0, 1e-3)])
+
+
+def test_help_lists_every_setting_with_its_default():
+    text = settings_help()
+    for f in dataclasses.fields(TrainConfig):
+        assert f"  {f.name}=" in text
+    assert "batch_size=512 " in text and "init=pytorch " in text and "eval_epochs=None " in text
+    assert "pep: batch_size=64 lr_schedule=0:0.01,60:0.001,90:0.0001 augment=false" in text
+
+
+@pytest.mark.parametrize("override,message", [
+    ("init=he", "init='he' must be one of pytorch, kaiming_relu"),
+    ("layer_norm=affine", "must be one of rms, pytorch"),
+    ("label_matrix=yes", "must be one of auto, learned, fixed"),
+    ("width=true", "width='true' is malformed"),
+])
+def test_choice_and_number_settings_name_the_problem(override, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(overrides=[override])

@@ -24,7 +24,7 @@ def epoch(trainer, images, labels, seed: int):
     gen = torch.Generator(device=CUDA).manual_seed(seed)
     batches = data.batch_indices(len(labels), CFG.batch_size, gen, CUDA)
     step_log = new_step_log(trainer, len(batches), CUDA)
-    train_epoch(trainer, images, labels, CIFAR10, CFG, gen, 0, batches, step_log)
+    train_epoch(trainer, images, labels, CIFAR10, CFG, gen, batches, step_log)
     return step_log
 
 

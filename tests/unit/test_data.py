@@ -10,6 +10,7 @@ import torch
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
 from trifecta import data
+from trifecta.registry import Dataset
 
 TORCHVISION_NAMES = ["mnist", "fmnist", "svhn", "cifar10", "cifar100"]
 
@@ -197,7 +198,7 @@ def test_take_subset_returns_split_unchanged(n):
 
 
 def test_normalize_maps_mean_to_zero_and_matches_formula():
-    info = data.DatasetInfo("toy", 10, (3, 2, 2), (0.2, 0.4, 0.6), (0.1, 0.2, 0.3))
+    info = Dataset("toy", 10, (3, 2, 2), (0.2, 0.4, 0.6), (0.1, 0.2, 0.3), 4)
     images = torch.tensor([51, 102, 153], dtype=torch.uint8).view(1, 3, 1, 1).expand(4, 3, 2, 2)  # mean * 255
     out = data.normalize(images, info)
     assert out.dtype == torch.float32 and out.shape == images.shape
@@ -210,7 +211,7 @@ def test_normalize_maps_mean_to_zero_and_matches_formula():
 def test_normalize_with_data_stats_gives_zero_mean_unit_std():
     x = torch.randint(0, 256, (500, 3, 8, 8), dtype=torch.uint8)
     f = x.double() / 255
-    info = data.DatasetInfo("toy", 10, (3, 8, 8), tuple(f.mean((0, 2, 3)).tolist()), tuple(f.std((0, 2, 3)).tolist()))
+    info = Dataset("toy", 10, (3, 8, 8), tuple(f.mean((0, 2, 3)).tolist()), tuple(f.std((0, 2, 3)).tolist()), 500)
     out = data.normalize(x, info)
     torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.std((0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trifecta import figures
+from trifecta import figures, registry
 
 ALGOS = ("symba-ln", "symba-bn", "symba-none")
 EPOCHS = (1, 2, 3)
@@ -92,6 +92,6 @@ def test_unevaluated_epochs_and_unknown_runs_are_errors(fixtures, tmp_path):
 
 
 def test_algorithm_labels():
-    assert figures.algo_label("symba-bn") == "SymBa, batch norm"
-    assert figures.algo_label("ftl10-ln-olu") == "FTL τ=10, layer norm, OLU"
-    assert figures.algo_label("tff").startswith("TFF")
+    assert registry.algo_label("symba-bn") == "SymBa, batch norm"
+    assert registry.algo_label("ftl10-ln-olu") == "FTL τ=10, layer norm, OLU"
+    assert registry.algo_label("tff").startswith("TFF")

@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trifecta.algorithms import build_trainer, check_algorithm, parse_ff_name
+from trifecta.algorithms import build_trainer
+from trifecta.registry import check_algorithm, parse_ff_name
 from trifecta.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
 from trifecta.config import TrainConfig
-from trifecta.data import DATASETS
+from trifecta.registry import DATASETS
 from trifecta.models import FFNet, LengthNorm, MaxPool2x2, goodness
 
 CIFAR10 = DATASETS["cifar10"]
@@ -69,7 +70,11 @@ def test_goodness_is_mean_square():
 def test_losses():
     g_pos, g_neg = torch.tensor([5.0]), torch.tensor([1.0])
     sp = lambda v: torch.log1p(torch.exp(torch.tensor(v))).item()  # noqa: E731
-    assert ftl_loss(g_pos, g_neg, 2.0).item() == pytest.approx(sp(2.0 - 5.0) + sp(1.0 - 2.0))
+    assert ftl_loss(g_pos, g_neg, 2.0).item() == pytest.approx((sp(2.0 - 5.0) + sp(1.0 - 2.0)) / 2)
+    # Averaged over pairs, FTL is the released code's mean over all 2N samples of both terms.
+    gp, gn = torch.tensor([5.0, 0.5, 2.5]), torch.tensor([1.0, 3.0, 2.0])
+    both = torch.cat([F.softplus(2.0 - gp), F.softplus(gn - 2.0)])
+    assert ftl_loss(gp, gn, 2.0).mean().item() == pytest.approx(both.mean().item())
     assert symba_loss(g_pos, g_neg, 4.0).item() == pytest.approx(sp(-16.0))
     # Numerically safe at large separations, in both directions (appendix E).
     big = torch.tensor([1e4])
@@ -137,6 +142,11 @@ def test_fused_goodness_and_length_norm_have_exact_gradients():
         assert torch.autograd.gradcheck(goodness, (t,))
         assert torch.autograd.gradcheck(LengthNorm(), (t,))
         torch.testing.assert_close(goodness(t), plain_goodness(t))
+        # gradcheck's tolerances are loose; against plain autograd the float64 gradient agrees to rounding
+        dy = torch.randn_like(t)
+        plain = t / t.pow(2).flatten(1).mean(1).add(1e-6).sqrt().view(-1, *[1] * (t.dim() - 1))
+        torch.testing.assert_close(torch.autograd.grad(LengthNorm()(t), t, dy)[0], torch.autograd.grad(plain, t, dy)[0],
+                                   rtol=1e-12, atol=1e-14)
 
 
 def test_layers_pool_before_relu_exactly():

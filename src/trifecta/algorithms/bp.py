@@ -1,7 +1,7 @@
 """Backpropagation baseline BP/d (and BP/s): the paper's CNNs trained end to end with cross-entropy.
 
 Each layer is reordered for backprop (§6, footnote 6): 3x3 convolution without bias -> batch norm -> ReLU
--> optional 2x2 max-pool, with the channels and pools of models.ARCHS scaled by `width`; a linear head
+-> optional 2x2 max-pool, with the channels and pools of registry.ARCHS scaled by `width`; a linear head
 (with bias) maps the flattened last feature map to the class logits. Adam at the `lr_schedule` rate.
 
 BPTrainer is also the frame of the other baselines (fa.py, pepita.py): they swap the network, the optimiser
@@ -15,31 +15,33 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta.models import LayerGradNorms, get_arch, scaled
+from trifecta.models import LayerGradNorms, init_weight
+from trifecta.registry import get_arch, scaled
 
 
-def conv_block(n_in: int, n_out: int, pool: bool) -> nn.Sequential:
+def conv_block(n_in: int, n_out: int, pool: bool, init: str) -> nn.Sequential:
     """conv3x3 (no bias) -> batch norm -> ReLU -> optional max-pool: the BP layer order."""
     conv = nn.Conv2d(n_in, n_out, 3, padding=1, bias=False)
-    nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")
+    init_weight(conv.weight, init)
     parts = [conv, nn.BatchNorm2d(n_out), nn.ReLU()]
     return nn.Sequential(*parts, nn.MaxPool2d(2)) if pool else nn.Sequential(*parts)
 
 
 class BPNet(nn.Module):
-    """A CNN of models.ARCHS in the BP layer order, plus a linear classification head."""
+    """A CNN of registry.ARCHS in the BP layer order, plus a linear classification head."""
 
-    def __init__(self, info, arch: str, width: float):
+    def __init__(self, info, arch: str, width: float, init: str = "pytorch"):
         super().__init__()
-        _, units, pools = get_arch(arch)
+        spec = get_arch(arch)
         channels, side, _ = info.shape
         layers, n_in = [], channels
-        for i, u in enumerate(units, start=1):
-            layers.append(conv_block(n_in, scaled(u, width), pool=i in pools))
-            n_in, side = scaled(u, width), side // 2 if i in pools else side
+        for i, u in enumerate(spec.units, start=1):
+            layers.append(conv_block(n_in, scaled(u, width), i in spec.pools, init))
+            n_in, side = scaled(u, width), side // 2 if i in spec.pools else side
         head = nn.Linear(n_in * side * side, info.num_classes)
-        nn.init.kaiming_uniform_(head.weight, nonlinearity="relu")
-        nn.init.zeros_(head.bias)
+        if init == "kaiming_relu":
+            init_weight(head.weight, init)
+            nn.init.zeros_(head.bias)
         self.layers = nn.ModuleList([*layers, head])
 
     def forward(self, x):
@@ -56,16 +58,10 @@ def main_weight(layer: nn.Module) -> torch.Tensor:
 
 
 class BPTrainer:
-    name = "bp"
-    archs = ("d", "s")
     step_metrics = ("loss", "grad_norm")  # loss: the network's cross-entropy, repeated on every layer's row
     scores_are_goodness = False
-    arch_hint = " (the CNNs; the paper reports no BP/f or BP/t)"
 
     def __init__(self, info, arch: str, cfg, device):
-        if arch not in self.archs:
-            raise ValueError(f"algorithm '{self.name}' supports architectures {', '.join(self.archs)}, "
-                             f"not '{arch}'{self.arch_hint}")
         self.net = self.build_net(info, arch, cfg, device)
         self.num_layers = len(self.net.layers)
         self.eval_batch_size = cfg.eval_batch_size
@@ -74,7 +70,7 @@ class BPTrainer:
         self.grad_norms = LayerGradNorms(self.net.layers)
 
     def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        net = BPNet(info, arch, cfg.width).to(device)
+        net = BPNet(info, arch, cfg.width, cfg.init).to(device)
         return net.to(memory_format=torch.channels_last) if device.type == "cuda" else net
 
     def build_optimizer(self, cfg, device):

@@ -2,7 +2,7 @@
 the error through fixed random feedback matrices B instead of the transposed forward weights W^T.
 
 Each linear map y = x W^T sends the error back as dx = dy B (B has W's shape and distribution, drawn once
-and never trained) while its own weight gradient stays dW = dy^T x. The layers are those of models.ARCHS
+and never trained) while its own weight gradient stays dW = dy^T x. The layers are those of registry.ARCHS
 ("f": six 2048-unit layers, "t": four of 2000) scaled by `width`, each batch norm -> linear (no bias) ->
 ReLU as in the paper's FCN, then batch norm -> linear head. The batch norm is needed: without it, FA with
 Adam at 1e-3 lets the activations grow and the loss rise (see README, deviations). Cross-entropy, Adam at
@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trifecta.algorithms.bp import BPTrainer
-from trifecta.models import get_arch, scaled
+from trifecta.models import init_weight
+from trifecta.registry import get_arch, scaled
 
 
 class FeedbackAlignment(torch.autograd.Function):
@@ -45,31 +46,30 @@ class FeedbackAlignment(torch.autograd.Function):
 class FALinear(nn.Linear):
     """A bias-free linear layer trained by feedback alignment; B is a buffer, so it is checkpointed."""
 
-    def __init__(self, n_in: int, n_out: int):
+    def __init__(self, n_in: int, n_out: int, init: str = "pytorch"):
         super().__init__(n_in, n_out, bias=False)
-        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
-        feedback = nn.init.kaiming_uniform_(torch.empty_like(self.weight), nonlinearity="relu")
+        init_weight(self.weight, init)
+        feedback = nn.init.kaiming_uniform_(torch.empty_like(self.weight), nonlinearity="relu")  # any init
         self.register_buffer("feedback", feedback)
 
     def forward(self, x):
         return FeedbackAlignment.apply(x, self.weight, self.feedback)
 
 
-def fa_layer(n_in: int, n_out: int, relu: bool) -> nn.Sequential:
+def fa_layer(n_in: int, n_out: int, relu: bool, init: str) -> nn.Sequential:
     """batch norm -> FA linear (no bias) -> ReLU: the FCN's layer order (§5.2) with FA in place of FF."""
-    parts = [nn.BatchNorm1d(n_in), FALinear(n_in, n_out)]
+    parts = [nn.BatchNorm1d(n_in), FALinear(n_in, n_out, init)]
     return nn.Sequential(*parts, nn.ReLU()) if relu else nn.Sequential(*parts)
 
 
 class FANet(nn.Module):
-    """Flattened image -> FA layers of models.ARCHS -> batch norm -> FA linear head (logits)."""
+    """Flattened image -> FA layers of registry.ARCHS -> batch norm -> FA linear head (logits)."""
 
-    def __init__(self, info, arch: str, width: float):
+    def __init__(self, info, arch: str, width: float, init: str = "pytorch"):
         super().__init__()
-        _, units, _ = get_arch(arch)
-        sizes = [info.shape[0] * info.shape[1] * info.shape[2]] + [scaled(u, width) for u in units]
-        hidden = [fa_layer(a, b, relu=True) for a, b in zip(sizes[:-1], sizes[1:])]
-        self.layers = nn.ModuleList([*hidden, fa_layer(sizes[-1], info.num_classes, relu=False)])
+        sizes = [info.shape[0] * info.shape[1] * info.shape[2]] + [scaled(u, width) for u in get_arch(arch).units]
+        hidden = [fa_layer(a, b, True, init) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.layers = nn.ModuleList([*hidden, fa_layer(sizes[-1], info.num_classes, False, init)])
 
     def forward(self, x):
         x = x.flatten(1)
@@ -79,9 +79,5 @@ class FANet(nn.Module):
 
 
 class FATrainer(BPTrainer):
-    name = "fa"
-    archs = ("f", "t")
-    arch_hint = " (fully connected; feedback alignment is not implemented for convolutions)"
-
     def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        return FANet(info, arch, cfg.width).to(device)
+        return FANet(info, arch, cfg.width, cfg.init).to(device)

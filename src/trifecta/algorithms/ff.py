@@ -1,14 +1,16 @@
 """Forward-Forward training step: losses, greedy or overlapping local updates, goodness evaluation.
 
-Losses (§3.1, §4.1, appendix E): the fixed threshold loss softplus(tau - g+) + softplus(g- - tau) and SymBa
-softplus(-alpha (g+ - g-)). torch's softplus switches to the identity above 20, which is the paper's guard
+Losses (§3.1, §4.1, appendix E): the fixed threshold loss softplus(tau - g+) + softplus(g- - tau), averaged
+over all 2N samples as the released code does, and SymBa softplus(-alpha (g+ - g-)), averaged over the N pairs. torch's softplus switches to the identity above 20, which is the paper's guard
 against overflow at large separations (appendix E, footnote 7).
 
 Overlapping local updates (§4.3, appendix A, G): objective i is active when (i mod 2 = 0) xor
 (iteration mod 2 = 0). An inactive layer's output is not detached, so the next layer's (active) objective
 updates both. Each objective has its own Adam over the layers it owns: layer i and layer i-1 (and, for
-objective 0, the label matrix). Without OLU every objective is active and owns its layer alone, on detached
-input (greedy training).
+objective 0, the label matrix when it is learned). Without OLU every objective is active and owns its layer
+alone, on detached input (greedy training), and objective 0 the label matrix when it is learned (the
+`label_matrix` setting: learned only with OLU by default, §5.1). `iteration` counts the steps of the epoch,
+from 0: the released code's OLU counter restarts every epoch.
 """
 
 import torch
@@ -18,8 +20,9 @@ from trifecta.models import FFNet, LayerGradNorms, goodness
 
 
 def ftl_loss(g_pos, g_neg, tau: float):
-    """Hinton's threshold loss per pair of samples."""
-    return F.softplus(tau - g_pos) + F.softplus(g_neg - tau)
+    """Hinton's threshold loss per pair of samples, halved: its mean over pairs is the mean over all 2N samples
+    of softplus(tau - g+) and softplus(g- - tau), as the released code averages them."""
+    return 0.5 * (F.softplus(tau - g_pos) + F.softplus(g_neg - tau))
 
 
 def symba_loss(g_pos, g_neg, alpha: float):
@@ -45,7 +48,8 @@ class FFTrainer:
     def __init__(self, spec, info, arch: str, cfg, device):
         self.spec = spec
         self.num_classes = info.num_classes
-        self.net = FFNet(info, arch, cfg.width, spec.norm, learn_labels=spec.olu).to(device)
+        self.learn_labels = cfg.label_matrix == "learned" or (cfg.label_matrix == "auto" and spec.olu)
+        self.net = FFNet(info, arch, cfg.width, spec.norm, self.learn_labels, cfg.init, cfg.layer_norm).to(device)
         if device.type == "cuda":
             self.net.use_channels_last()
         self.num_layers = len(self.net.layers)
@@ -66,8 +70,10 @@ class FFTrainer:
     def objective_params(self, i: int) -> list:
         """Parameters optimised by objective i."""
         owned = list(self.net.layers[i].parameters())
-        if self.spec.olu:
-            owned += list(self.net.layers[i - 1].parameters()) if i > 0 else [self.net.label_matrix]
+        if self.spec.olu and i > 0:
+            owned += list(self.net.layers[i - 1].parameters())
+        if i == 0 and self.learn_labels:
+            owned.append(self.net.label_matrix)
         return owned
 
     def active(self, i: int, iteration: int) -> bool:
@@ -85,7 +91,7 @@ class FFTrainer:
         y_all = torch.cat([labels, neg])
         active = [self.active(i, iteration) for i in range(self.num_layers)]
         with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            h = self.net.embed(x_all, y_all, grad_labels=self.spec.olu and active[0])
+            h = self.net.embed(x_all, y_all, grad_labels=self.learn_labels and active[0])
             goods = []
             for i, layer in enumerate(self.net.layers):
                 if i > 0 and not (self.spec.olu and not active[i - 1]):

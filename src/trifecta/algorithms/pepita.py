@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from trifecta import data
 from trifecta.algorithms.bp import BPTrainer
-from trifecta.models import scaled
+from trifecta.models import init_weight
+from trifecta.registry import scaled
 
 PROJECTION_SCALE = 0.05  # F's range relative to the He-uniform bound of the first layer (source notebook)
 
@@ -36,13 +37,13 @@ PROJECTION_SCALE = 0.05  # F's range relative to the He-uniform bound of the fir
 class PEPNet(nn.Module):
     """Flattened image -> linear (no bias) -> ReLU -> [dropout mask] -> linear (no bias) logits."""
 
-    def __init__(self, info, hidden: int):
+    def __init__(self, info, hidden: int, init: str = "kaiming_relu"):
         super().__init__()
         n_in = info.shape[0] * info.shape[1] * info.shape[2]
         self.layers = nn.ModuleList([nn.Linear(n_in, hidden, bias=False),
                                      nn.Linear(hidden, info.num_classes, bias=False)])
         for layer in self.layers:
-            nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")  # = U(±sqrt(6 / fan_in)), as the source
+            init_weight(layer.weight, init)  # kaiming_relu = U(±sqrt(6 / fan_in)), the source's (PEPITA's default)
         bound = PROJECTION_SCALE * math.sqrt(6 / n_in)
         self.register_buffer("projection", torch.empty(n_in, info.num_classes).uniform_(-bound, bound))
 
@@ -55,10 +56,6 @@ class PEPNet(nn.Module):
 
 
 class PEPITATrainer(BPTrainer):
-    name = "pep"
-    archs = ("t",)
-    arch_hint = " (the source's one-hidden-layer network, `pep_hidden` units)"
-
     def __init__(self, info, arch: str, cfg, device):
         super().__init__(info, arch, cfg, device)
         self.autocast = False  # hand-made updates: float32 throughout
@@ -73,7 +70,7 @@ class PEPITATrainer(BPTrainer):
         return (images.float() * self.std + self.mean).flatten(1)
 
     def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        return PEPNet(info, scaled(cfg.pep_hidden, cfg.width)).to(device)
+        return PEPNet(info, scaled(cfg.pep_hidden, cfg.width), cfg.init).to(device)
 
     def build_optimizer(self, cfg, device):
         return torch.optim.SGD(self.net.parameters(), lr=cfg.lr_at(0), momentum=cfg.momentum)
