@@ -23,12 +23,14 @@ from PIL import Image
 from trifecta.algorithms import TRAINERS, build_trainer
 from trifecta.algorithms.ff import wrong_labels
 from trifecta.config import TrainConfig
-from trifecta.data import get_dataset_info
 from trifecta.registry import ARCHS, scaled
 from trifecta import data
-from trifecta.train import evaluate, new_step_log, resolve_device, train_epoch
+from trifecta.evaluate import evaluate
+from trifecta.recipe import resolve_device
+from trifecta.registry import get_dataset
+from trifecta.train import new_step_log, train_epoch
 
-INFO = get_dataset_info("cifar10")
+INFO = get_dataset("cifar10")
 
 
 def sync(device):
@@ -49,11 +51,11 @@ def timed(fn, device, repeats: int) -> float:
     return float(np.median(times))
 
 
-def our_epoch(trainer, images, labels, cfg, generator):
+def our_epoch(trainer, loader):
     """One epoch exactly as `trifecta train` runs it, ending in the epoch's single host sync."""
-    batches = data.batch_indices(len(labels), cfg.batch_size, generator, images.device)
-    step_log = new_step_log(trainer, len(batches), images.device)
-    train_epoch(trainer, images, labels, INFO, cfg, generator, batches, step_log)
+    loader.set_epoch(1)
+    step_log = new_step_log(trainer, len(loader), loader.images.device)
+    train_epoch(trainer, loader, step_log)
     return step_log.cpu()
 
 
@@ -134,16 +136,15 @@ def main(argv=None) -> int:
     print(f"device: {name}; measured matmul peak {peak:.2f} TFLOP/s; {n_train} train / {n_test} test; width {width}")
     repeats = 1 if args.quick else 3
     cfg = TrainConfig(width=width, augment=True).validate()
-    xd, yd = x_train.to(device), y_train.to(device)
-    xt, yt = x_test.to(device), y_test.to(device)
+    train_loader = data.DeviceLoader(data.Split(x_train, y_train), INFO, cfg.batch_size, device, seed=0, augment=True)
+    test_loader = data.DeviceLoader(data.Split(x_test, y_test), INFO, 8192, device)
     loader = torch.utils.data.DataLoader(PilDataset(x_train, y_train), batch_size=cfg.batch_size, shuffle=True,
                                          drop_last=True, num_workers=args.workers, pin_memory=device.type == "cuda",
                                          persistent_workers=args.workers > 0)
     for arch in ("s", "d"):
         trainer = build_trainer("tff", INFO, arch, cfg, device)
-        epoch_gen = torch.Generator(device=device).manual_seed(0)
-        ours = timed(lambda: our_epoch(trainer, xd, yd, cfg, epoch_gen), device, repeats)
-        evaluation = timed(lambda: evaluate(trainer, xt, yt, INFO, 3), device, repeats)
+        ours = timed(lambda: our_epoch(trainer, train_loader), device, repeats)
+        evaluation = timed(lambda: evaluate(trainer, test_loader, 3), device, repeats)
         greedy = build_trainer("symba-bn", INFO, arch, cfg, device)  # one optimiser per layer, same FLOPs
         reference = timed(lambda: reference_epoch(greedy, loader, device), device, repeats)
         steps = n_train // cfg.batch_size
@@ -160,9 +161,7 @@ def main(argv=None) -> int:
     if "bp" in TRAINERS:
         bp_cfg = TrainConfig(width=width, batch_size=cfg.batch_size).validate()
         trainer = build_trainer("bp", INFO, "d", bp_cfg, device)
-        epoch_gen = torch.Generator(device=device).manual_seed(0)
-        results["train_epoch_s_bp_d"] = timed(lambda: our_epoch(trainer, xd, yd, bp_cfg, epoch_gen),
-                                              device, repeats)
+        results["train_epoch_s_bp_d"] = timed(lambda: our_epoch(trainer, train_loader), device, repeats)
         print(f"BP/d: train epoch {results['train_epoch_s_bp_d']:.3f} s")
     if args.json:
         with open(args.json, "w") as f:

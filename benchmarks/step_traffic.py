@@ -19,10 +19,11 @@ from torch.utils._pytree import tree_flatten
 
 from trifecta.algorithms import build_trainer
 from trifecta.config import TrainConfig
-from trifecta.data import get_dataset_info
-from trifecta.train import prepare, resolve_device
+from trifecta.data import normalize
+from trifecta.recipe import resolve_device
+from trifecta.registry import get_dataset
 
-INFO = get_dataset_info("cifar10")
+INFO = get_dataset("cifar10")
 RUNS = (("tff", "s"), ("tff", "d"), ("vff", "s"))
 
 
@@ -50,28 +51,18 @@ def step_traffic(trainer, images, labels, generator, batch_size: int) -> tuple[i
     included, scaled to batch_size."""
     for iteration in range(3):
         with KernelCounter() as counter:
-            trainer.train_step(prepare(images, INFO, generator), labels, iteration, generator)
+            trainer.train_step(normalize(images, INFO, generator), labels, iteration, generator)
     return counter.kernels, counter.bytes / 1e9 * batch_size / len(labels)
 
 
 def eval_traffic(trainer, images) -> tuple[int, float]:
     """(kernels, GB written) of scoring `images` with every label, scaled to a 10,000-image test split."""
     trainer.net.eval()
-    x = prepare(images, INFO, None)
+    x = normalize(images, INFO)
     with KernelCounter() as counter:
         trainer.scores(x)
     trainer.net.train()
     return counter.kernels, counter.bytes / 1e9 * 10_000 / len(images)
-
-
-def as_on_cuda(trainer):
-    """Run a CPU trainer with the CUDA recipe: bfloat16 autocast, channels-last, fused Adam."""
-    trainer.autocast = True
-    trainer.net.use_channels_last()
-    for opt in trainer.optimizers:
-        for group in opt.param_groups:
-            group.update(fused=True, foreach=False)
-    return trainer
 
 
 def main(argv=None) -> int:
@@ -81,7 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    cfg = TrainConfig(width=args.width, augment=True).validate()
+    cfg = TrainConfig(width=args.width, augment=True, precision="bf16").validate()  # the GPU recipe, on any device
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, generator=gen).to(device)
     labels = torch.randint(0, 10, (args.batch,), generator=gen).to(device)
@@ -89,8 +80,6 @@ def main(argv=None) -> int:
           f"counted on {device.type}{'' if device.type == 'cuda' else ' with the CUDA recipe'}")
     for algo, arch in RUNS:
         trainer = build_trainer(algo, INFO, arch, cfg, device)
-        if device.type != "cuda":
-            as_on_cuda(trainer)
         kernels, written = step_traffic(trainer, images, labels, torch.Generator(device=device).manual_seed(0),
                                         cfg.batch_size)
         steps = 50_000 // cfg.batch_size

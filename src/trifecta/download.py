@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from trifecta import data
+from trifecta.registry import get_dataset
 
 
 def main(argv=None) -> int:
@@ -17,7 +18,7 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="only load each dataset and print its checksums")
     args = p.parse_args(argv)
     for name in args.dataset:
-        data.get_dataset_info(name)  # unknown names fail before any download starts
+        get_dataset(name)  # unknown names fail before any download starts
     for name in args.dataset:
         if not args.check:
             data.download_dataset(name, args.data_dir)

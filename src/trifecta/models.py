@@ -166,20 +166,22 @@ class FFNet(nn.Module):
         self.channels_last = self.conv
         return self.to(memory_format=torch.channels_last)
 
-    def embed(self, images: torch.Tensor, labels: torch.Tensor, grad_labels: bool = True) -> torch.Tensor:
-        """Concatenate the label plane (one-hot @ label_matrix, i.e. a row gather) to the images."""
+    def embed(self, images: torch.Tensor, labels: torch.Tensor | None, grad_labels: bool = True) -> torch.Tensor:
+        """Concatenate the label plane (one-hot @ label_matrix, i.e. a row gather) to the images. Without labels,
+        the neutral label: the mean of the matrix's rows, the encoding of the one-hot average (Hinton 2022)."""
         matrix = self.label_matrix if grad_labels else self.label_matrix.detach()
-        plane = matrix[labels].view(-1, 1, *self.plane).to(images.dtype)
+        rows = matrix.mean(0, keepdim=True).expand(len(images), -1) if labels is None else matrix[labels]
+        plane = rows.reshape(-1, 1, *self.plane).to(images.dtype)
         x = torch.cat([images, plane], dim=1)
         if self.conv:
             return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
         return x.flatten(1)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
-        """Activations of every layer (no detaching: for evaluation and probing)."""
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None, layers: int | None = None) -> list[torch.Tensor]:
+        """Activations of every layer, or of the first `layers` (no detaching: for evaluation and probing)."""
         h = self.embed(images, labels)
         out = []
-        for layer in self.layers:
+        for layer in self.layers[:layers]:
             h = layer(h)
             out.append(h)
         return out

@@ -28,46 +28,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trifecta import checkpoint, data
-from trifecta.algorithms import build_trainer
+from trifecta.algorithms import build_ff_net
 from trifecta.config import config_from_dict
-from trifecta.registry import parse_ff_name, run_id
-from trifecta.train import resolve_device
+from trifecta.evaluate import accuracy, layer_features
+from trifecta.recipe import Recipe, resolve_device
+from trifecta.registry import get_dataset, run_id
 
 log = logging.getLogger("trifecta.probe")
 COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy", "probe_train_accuracy",
            "label", "probe_epochs", "hidden", "snapshot_sha256", "run_dir"]
-MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4
 
 
 # ---- Features ----
 
 def load_snapshot_net(run_dir: Path, epoch: int | None, device) -> tuple:
-    """(FF net with the snapshot's weights, record of the run, epoch, snapshot sha256)."""
+    """(FF net with the snapshot's weights, in evaluation mode, record of the run, epoch, snapshot sha256)."""
     state, record, epoch, sha = checkpoint.load_snapshot(run_dir, epoch)
-    if parse_ff_name(record["algo"]) is None:
-        raise ValueError(f"{run_dir}: probing needs an FF network, not '{record['algo']}'")
-    info = data.get_dataset_info(record["dataset"])
-    net = build_trainer(record["algo"], info, record["arch"], config_from_dict(record["config"]), device).net
+    net = build_ff_net(record["algo"], get_dataset(record["dataset"]), record["arch"],
+                       config_from_dict(record["config"]))
     net.load_state_dict(state["net"])
-    return net.eval(), record, epoch, sha
-
-
-@torch.no_grad()
-def layer_features(net, images_u8: torch.Tensor, info, layer: int, device, chunk: int = 2048) -> torch.Tensor:
-    """Activations of `layer` (0-based) with the neutral label, flattened: (N, features), float32."""
-    plane = net.label_matrix.mean(0).view(1, 1, *net.plane)  # one-hot average @ label matrix
-    out = []
-    for part in images_u8.split(chunk):
-        x = data.standardize(part.to(device).float().div_(255), info)
-        h = torch.cat([x, plane.expand(len(x), -1, -1, -1).to(x.dtype)], dim=1)
-        h = h if net.conv else h.flatten(1)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            for block in net.layers[: layer + 1]:
-                h = block(h)
-        if h.dim() == 4 and h.shape[-1] > MAX_POSITIONS:
-            h = F.adaptive_avg_pool2d(h, MAX_POSITIONS)
-        out.append(h.float().flatten(1))
-    return torch.cat(out)
+    return net.to(device).eval(), record, epoch, sha
 
 
 # ---- Probe ----
@@ -88,26 +68,27 @@ def train_probe(x_train, y_train, x_test, y_test, classes: int, hidden: int, epo
             opt.step()
 
     @torch.no_grad()
-    def accuracy(x, y):
-        return torch.cat([probe((p - mean) / std).argmax(1) for p in x.split(8192)]).eq(y).float().mean().item()
-    return accuracy(x_test, y_test), accuracy(x_train, y_train)
+    def score(x, y):
+        return accuracy(torch.cat([probe((p - mean) / std) for p in x.split(8192)]), y).item()
+    return score(x_test, y_test), score(x_train, y_train)
 
 
 def probe_run(run_dir: Path, epoch: int | None, epochs: int, hidden: int, lr: float, batch_size: int,
               data_dir: Path, device) -> pd.DataFrame:
     """One row per layer: the probe's test accuracy on that layer's frozen features."""
     net, record, epoch, sha = load_snapshot_net(run_dir, epoch, device)
-    info = data.get_dataset_info(record["dataset"])
+    recipe = Recipe.for_run(device, record["config"].get("precision", "auto"))
+    info = get_dataset(record["dataset"])
     train_split, test_split = data.load_dataset(record["dataset"], data_dir)  # the run's own subsets
-    train_split = data.take_subset(train_split, record["config"].get("subset_train", 0))
-    test_split = data.take_subset(test_split, record["config"].get("subset_test", 0))
-    y_train, y_test = train_split.labels.to(device), test_split.labels.to(device)
+    splits = [data.take_subset(split, record["config"].get(f"subset_{name}", 0))
+              for split, name in ((train_split, "train"), (test_split, "test"))]
+    train_loader, test_loader = (data.DeviceLoader(split, info, 2048, device) for split in splits)
     rows = []
     for layer in range(len(net.layers)):
-        x_train = layer_features(net, train_split.images, info, layer, device)
-        x_test = layer_features(net, test_split.images, info, layer, device)
-        acc, train_acc = train_probe(x_train, y_train, x_test, y_test, info.num_classes, hidden, epochs, lr,
-                                     batch_size, seed=record["seed"])
+        x_train = layer_features(net, train_loader, layer, recipe)
+        x_test = layer_features(net, test_loader, layer, recipe)
+        acc, train_acc = train_probe(x_train, train_loader.labels, x_test, test_loader.labels, info.num_classes,
+                                     hidden, epochs, lr, batch_size, seed=record["seed"])
         log.info("layer %d: %d features, probe test accuracy %.4f (train %.4f)", layer + 1, x_train.shape[1],
                  acc, train_acc)
         rows.append({"dataset": record["dataset"], "arch": record["arch"], "algo": record["algo"],

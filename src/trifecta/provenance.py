@@ -15,13 +15,14 @@ import torchvision
 from trifecta.codehash import PACKAGE_DIR, source_hash
 
 
-def set_seed(seed: int, deterministic: bool) -> None:
-    """Seed Python, numpy and torch; in deterministic mode also ask torch for deterministic kernels."""
+def set_seed(seed: int, deterministic: bool, device: torch.device) -> None:
+    """Seed Python, numpy and torch; in deterministic mode also ask torch for deterministic kernels. cuDNN
+    autotuning (CUDA only) is on unless deterministic."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(deterministic, warn_only=False)
-    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
 
 
 def git_state() -> dict:
@@ -48,10 +49,11 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_record(*, device: torch.device, deterministic: bool, data_checksums: dict, training_code: str) -> dict:
+def run_record(*, recipe, deterministic: bool, data_checksums: dict, training_code: str) -> dict:
     """Everything about where and with what a run executes; the trainer adds config, times and results.
 
     `training_code` is the hash in the run's identity, computed once per run (not again here)."""
+    device = recipe.device
     return {
         "git": git_state(),
         "source_sha256": source_hash(),
@@ -67,6 +69,7 @@ def run_record(*, device: torch.device, deterministic: bool, data_checksums: dic
         "device": {"type": device.type, "name": device_name(device)},
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "recipe": recipe.describe(),
         "determinism": {"deterministic": deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark},
         "data_sha256": data_checksums,
     }

@@ -31,7 +31,7 @@ def write_run(root, dataset, arch, algo, seed, accs: dict) -> str:
         snapshots[str(epoch)] = {"path": str(snap), "sha256": lineage.sha256_file(snap)}
     (run_dir / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\n" + "\n".join(eval_rows) + "\n")
     (run_dir / "ensemble.csv").write_text("epoch,last_k,accuracy\n" + "\n".join(ensemble_rows) + "\n")
-    (run_dir / "steps.csv").write_text("epoch,step,layer,loss,grad_norm\n1,0,1,0.7,1.0\n")
+    (run_dir / "steps.csv").write_text("epoch,step,layer,loss,grad_norm\n1,0,1,0.7,1.0\n1,0,2,0.6,1.0\n")
     record = {**identity, "identity_sha256": identity_sha, "status": "complete",
               "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": HEX,
               "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
@@ -154,3 +154,12 @@ def test_missing_provenance_fields_are_named():
         "git.commit", "git.dirty", "source_sha256", "training_code_sha256", "versions.python", "versions.torch",
         "versions.torchvision", "versions.numpy", "versions.cuda", "versions.cudnn", "data_sha256", "started",
         "finished", "identity_sha256", "config", "status (is None, not 'complete')"]
+
+
+@pytest.mark.parametrize("name, row", [("eval.csv", "10,1,0.3,5.0,0.2"), ("steps.csv", "1,0,2,0.6,1.0")])
+def test_a_repeated_log_row_is_caught(results, capsys, name, row):
+    """A restart that appended to the old logs doubles rows; metrics.json may agree with them, the audit does not."""
+    path = results / "train/cifar10/s/symba-bn/seed1" / name
+    path.write_text(path.read_text() + row + "\n")
+    code, out = run_audit(capsys)
+    assert code == 1 and f"{path.relative_to(results)}: 1 rows repeat an earlier" in out

@@ -16,7 +16,7 @@ from trifecta.algorithms.fa import FALinear, FANet, FeedbackAlignment
 from trifecta.cli import main as cli
 from trifecta.config import TrainConfig, build_config
 from trifecta.registry import DATASETS, Dataset
-from trifecta.train import RunSpec, prepare, train
+from trifecta.train import RunSpec, train
 
 CIFAR10, MNIST = DATASETS["cifar10"], DATASETS["mnist"]
 CPU = torch.device("cpu")
@@ -40,7 +40,7 @@ def make(algo, arch, info=MNIST, seed=0, **settings):
 def digits(n=128):
     """n real, normalised mnist5k training digits."""
     train_split, _ = data.load_dataset("mnist5k", "unused")
-    return prepare(train_split.images[:n], DATASETS["mnist5k"], None), train_split.labels[:n]
+    return data.normalize(train_split.images[:n], DATASETS["mnist5k"]), train_split.labels[:n]
 
 
 # ---- Feedback alignment ----

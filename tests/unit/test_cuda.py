@@ -6,7 +6,7 @@ import torch
 from trifecta import data
 from trifecta.algorithms import build_trainer
 from trifecta.config import TrainConfig
-from trifecta.train import new_step_log, prepare, train_epoch
+from trifecta.train import new_step_log, train_epoch
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 CIFAR10 = data.DATASETS["cifar10"]
@@ -21,10 +21,10 @@ def uint8_images(n: int, device):
 
 
 def epoch(trainer, images, labels, seed: int):
-    gen = torch.Generator(device=CUDA).manual_seed(seed)
-    batches = data.batch_indices(len(labels), CFG.batch_size, gen, CUDA)
-    step_log = new_step_log(trainer, len(batches), CUDA)
-    train_epoch(trainer, images, labels, CIFAR10, CFG, gen, batches, step_log)
+    loader = data.DeviceLoader(data.Split(images, labels), CIFAR10, CFG.batch_size, CUDA, seed=seed, augment=True)
+    loader.set_epoch(1)
+    step_log = new_step_log(trainer, len(loader), CUDA)
+    train_epoch(trainer, loader, step_log)
     return step_log
 
 
@@ -43,7 +43,7 @@ def test_a_training_epoch_never_waits_for_the_gpu(algo, arch):
 
 def test_bfloat16_scores_follow_the_float32_ones():
     images, _ = uint8_images(64, "cpu")
-    x = prepare(images, CIFAR10, None)
+    x = data.normalize(images, CIFAR10)
     torch.manual_seed(0)
     cpu = build_trainer("tff", CIFAR10, "s", CFG, torch.device("cpu"))
     gpu = build_trainer("tff", CIFAR10, "s", CFG, CUDA)

@@ -10,7 +10,7 @@ import torch
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
 from trifecta import data
-from trifecta.registry import Dataset
+from trifecta.registry import Dataset, get_dataset
 
 TORCHVISION_NAMES = ["mnist", "fmnist", "svhn", "cifar10", "cifar100"]
 
@@ -27,7 +27,7 @@ def fake(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_load_returns_written_pixels_and_labels(name, fake, tmp_path):
     expected = fake(name)
-    info = data.get_dataset_info(name)
+    info = get_dataset(name)
     for split, key in zip(data.load_dataset(name, tmp_path), ("train", "test")):
         images, labels = expected[key]
         assert split.images.dtype == torch.uint8 and split.labels.dtype == torch.int64
@@ -122,11 +122,11 @@ def test_labels_out_of_range_raise_dataset_error(fake, tmp_path):
 
 
 def test_unknown_name_lists_choices(tmp_path):
-    for call in (data.get_dataset_info, lambda n: data.load_dataset(n, tmp_path),
+    for call in (get_dataset, lambda n: data.load_dataset(n, tmp_path),
                  lambda n: data.dataset_checksums(n, tmp_path), lambda n: data.download_dataset(n, tmp_path)):
         with pytest.raises(ValueError, match="unknown dataset 'mnsit'; choose one of: mnist, fmnist, svhn"):
             call("mnsit")
-    assert set(data.DATASETS) == {"mnist", "fmnist", "svhn", "cifar10", "cifar100", "mnist5k"}
+    assert set(data.LOADERS) == {"mnist", "fmnist", "svhn", "cifar10", "cifar100", "mnist5k"}
 
 
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)

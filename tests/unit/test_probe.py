@@ -9,6 +9,9 @@ import torch
 
 from trifecta import data, probe, weights
 from trifecta.config import build_config
+from trifecta.evaluate import layer_features
+from trifecta.recipe import Recipe
+from trifecta.registry import get_dataset
 from trifecta.train import RunSpec, train
 
 
@@ -25,9 +28,10 @@ def run_dir(tmp_path_factory):
 def test_neutral_label_features(run_dir):
     net, record, epoch, sha = probe.load_snapshot_net(run_dir, None, torch.device("cpu"))
     assert epoch == 1 and sha == record["snapshots"]["1"]["sha256"]
-    info = data.get_dataset_info("mnist5k")
+    info = get_dataset("mnist5k")
     images = torch.randint(0, 255, (5, 1, 28, 28), dtype=torch.uint8)
-    feats = probe.layer_features(net, images, info, 2, torch.device("cpu"))
+    loader = data.DeviceLoader(data.Split(images, torch.zeros(5, dtype=torch.int64)), info, 2, "cpu")
+    feats = layer_features(net, loader, 2, Recipe.for_run(torch.device("cpu")))
     assert feats.shape == (5, 128)  # 2048 units x width 0.0625
     # the neutral label is the mean of the label-matrix rows: the same as averaging the encodings of all labels
     x = data.standardize(images.float() / 255, info)

@@ -1,6 +1,5 @@
-"""Whole training runs on the embedded digits: outputs, determinism, resume, corrupt checkpoints, errors."""
+"""Whole training runs on the embedded digits: outputs, determinism, resume, restarts, signals, errors."""
 
-import csv
 import json
 import signal
 import subprocess
@@ -9,94 +8,221 @@ import time
 
 import pytest
 
-from trifecta import checkpoint
+from tests.conftest import REFERENCE, SMALL, copy_run, read_rows, signal_on_call, small_spec
+from trifecta import checkpoint, data, train as train_module
+from trifecta.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
 from trifecta.config import build_config
+from trifecta.runstate import TrainingInterrupted
 from trifecta.train import RunSpec, train
 
-SMALL = ["width=0.0625", "batch_size=64", "subset_train=512", "subset_test=200", "checkpoint_every=1"]
+
+def ckpt_dir(spec):
+    return spec.out_dir / "checkpoints" / spec.identity_hash
 
 
-def run(tmp_path, name="run", algo="tff", seed=0, overrides=(), **kw):
-    cfg = build_config(overrides=[*SMALL, "epochs=3", "eval_epochs=1,3", "snapshot_epochs=1", *overrides])
-    spec = RunSpec("mnist5k", "s", algo, seed, tmp_path / name, tmp_path / "data", cfg, device="cpu",
-                   deterministic=True, **kw)
-    return spec, train(spec)
+def drop_resumes(spec, keep=lambda name, entry: False):
+    """Remove resume checkpoints from a run's folder and index (keep those keep() accepts), and its metrics.json:
+    the state of a job killed before it wrote them."""
+    folder = ckpt_dir(spec)
+    index = checkpoint.read_index(folder)
+    for name, entry in list(index.items()):
+        if entry["kind"] == "resume" and not keep(name, entry):
+            (folder / name).unlink()
+            del index[name]
+    checkpoint.write_json_atomic(folder / "index.json", index)
+    (spec.out_dir / "metrics.json").unlink()
 
 
-def read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def assert_same_logs(spec, reference):
+    for name in ("steps.csv", "eval.csv", "ensemble.csv"):
+        assert read_rows(spec.out_dir / name) == read_rows(reference.out_dir / name), name
+    assert json.loads((spec.out_dir / "metrics.json").read_text())["evals"] == \
+        json.loads((reference.out_dir / "metrics.json").read_text())["evals"]
 
 
-def test_outputs(tmp_path):
-    spec, summary = run(tmp_path)
-    out = spec.out_dir
+# ---- A run and its files ----
+
+def test_outputs(reference_run):
+    out = reference_run.out_dir
+    summary = json.loads((out / "metrics.json").read_text())
     assert set(summary["evals"]) == {"1", "3"}
     assert len(summary["evals"]["3"]["acc_layers"]) == 6 and "acc_last3" in summary["evals"]["3"]
-    steps = read(out / "steps.csv")
+    steps = read_rows(out / "steps.csv")
     assert len(steps) == 3 * (512 // 64) * 6
     assert set(steps[0]) == {"epoch", "step", "layer", "loss", "separation", "g_pos", "g_neg", "grad_norm"}
-    evals = read(out / "eval.csv")
+    evals = read_rows(out / "eval.csv")
     assert [(r["epoch"], r["layer"]) for r in evals][:2] == [("1", "1"), ("1", "2")] and len(evals) == 12
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "complete" and record["seed"] == 0 and record["config"]["epochs"] == 3
     for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data_sha256",
-                "started", "finished", "epoch_wall_s", "training_code"):
+                "started", "finished", "epoch_wall_s", "training_code", "recipe"):
         assert key in record
+    assert record["recipe"]["precision"] == "fp32" and list(record["epoch_wall_s"]) == ["1", "2", "3"]
     assert set(record["snapshots"]) == {"1", "3"}  # model weights kept for later analyses
-    kept = sorted(p.name for p in (out / "checkpoints" / spec.identity_hash).glob("*.pt"))
+    kept = sorted(p.name for p in ckpt_dir(reference_run).glob("*.pt"))
     assert kept == ["resume_epoch_0002.pt", "resume_epoch_0003.pt", "snapshot_epoch_0001.pt", "snapshot_epoch_0003.pt"]
 
 
-def test_same_seed_same_metrics_and_other_seed_differs(tmp_path):
-    _, a = run(tmp_path, "a")
-    _, b = run(tmp_path, "b")
-    _, c = run(tmp_path, "c", seed=1)
-    assert a["evals"] == b["evals"]
-    assert read(tmp_path / "a" / "steps.csv") == read(tmp_path / "b" / "steps.csv")
-    assert read(tmp_path / "a" / "steps.csv") != read(tmp_path / "c" / "steps.csv")
+def test_same_seed_same_metrics_and_other_seed_differs(reference_run, tmp_path):
+    again = small_spec(tmp_path / "again")
+    other = small_spec(tmp_path / "other", seed=1)
+    train(again), train(other)
+    assert_same_logs(again, reference_run)
+    assert read_rows(other.out_dir / "steps.csv") != read_rows(reference_run.out_dir / "steps.csv")
 
 
-def test_resume_gives_the_uninterrupted_result(tmp_path):
-    full_spec, full = run(tmp_path, "full")
+def test_the_log_has_a_line_per_epoch_and_per_checkpoint(tmp_path, caplog):
+    caplog.set_level("INFO", logger="trifecta.train")
+    train(small_spec(tmp_path / "run"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("run ") and "epochs 1..3 of 3" in lines[0]
+    epochs = [line for line in lines if line.startswith("epoch ") and "/3: loss" in line]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("last-layer separation" in line and " s, lr 0.001, ETA " in line for line in epochs)
+    assert sum(line.startswith("checkpoint ") for line in lines) == 3
+    assert sum(line.startswith("snapshot of epoch") for line in lines) == 2
+
+
+# ---- Resume and restart ----
+
+def test_resume_gives_the_uninterrupted_result(reference_run, tmp_path):
     # A job killed during epoch 3: its resume checkpoint never landed, so the run resumes from epoch 2
     # (the logs of epoch 3, if written, are dropped and redone).
-    part_spec, _ = run(tmp_path, "part")
-    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash
-    index = checkpoint.read_index(ckpt)
-    (ckpt / "resume_epoch_0003.pt").unlink()
-    del index["resume_epoch_0003.pt"]
-    checkpoint.write_json_atomic(ckpt / "index.json", index)
-    (part_spec.out_dir / "metrics.json").unlink()
-    _, resumed = run(tmp_path, "part")
-    assert resumed["evals"] == full["evals"]
-    assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")
-    record = json.loads((tmp_path / "part" / "run.json").read_text())
-    assert record["resumes"][-1]["from_epoch"] == 2
+    part = copy_run(reference_run, tmp_path / "part")
+    drop_resumes(part, keep=lambda name, entry: entry["epoch"] < 3)
+    train(part)
+    assert_same_logs(part, reference_run)
+    assert json.loads((part.out_dir / "run.json").read_text())["resumes"][-1]["from_epoch"] == 2
 
 
-def test_corrupt_checkpoint_is_skipped_not_loaded(tmp_path, caplog):
-    spec, full = run(tmp_path, "full")
-    ckpt = spec.out_dir / "checkpoints" / spec.identity_hash
-    (spec.out_dir / "metrics.json").unlink()
-    last = ckpt / "resume_epoch_0003.pt"
+def test_corrupt_checkpoint_is_skipped_not_loaded(reference_run, tmp_path, caplog):
+    run = copy_run(reference_run, tmp_path / "run")
+    (run.out_dir / "metrics.json").unlink()
+    last = ckpt_dir(run) / "resume_epoch_0003.pt"
     last.write_bytes(last.read_bytes()[:100])  # truncated by a crash or a full disk
     with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
         checkpoint.load_checkpoint(last)
-    _, resumed = run(tmp_path, "full")
+    train(run)
     assert "resume_epoch_0003.pt is corrupt" in caplog.text
+    assert json.loads((run.out_dir / "run.json").read_text())["resumes"][-1]["from_epoch"] == 2
+    assert_same_logs(run, reference_run)
+
+
+@pytest.mark.parametrize("how", ["no checkpoint folder", "index without resume checkpoints",
+                                 "every resume checkpoint corrupt"])
+def test_a_restart_from_epoch_0_starts_with_empty_logs(reference_run, tmp_path, how):
+    """Whatever the reason a run starts again at epoch 0, its logs do not keep the rows of the earlier attempt."""
+    run = copy_run(reference_run, tmp_path / "run")
+    if how == "no checkpoint folder":
+        (run.out_dir / "metrics.json").unlink()
+        for path in ckpt_dir(run).iterdir():
+            path.unlink()
+        ckpt_dir(run).rmdir()
+    elif how == "index without resume checkpoints":  # e.g. checkpoint_every=0, killed after a snapshot
+        drop_resumes(run)
+    else:
+        (run.out_dir / "metrics.json").unlink()
+        for path in ckpt_dir(run).glob("resume_*.pt"):
+            path.write_bytes(b"garbage")
+    train(run)
+    assert len(read_rows(run.out_dir / "eval.csv")) == 12  # 2 evaluations x 6 layers, not 24
+    assert len(read_rows(run.out_dir / "steps.csv")) == 3 * 8 * 6
+    assert_same_logs(run, reference_run)
+    assert json.loads((run.out_dir / "run.json").read_text())["resumes"] == []
+
+
+def test_complete_run_is_not_retrained(reference_run, tmp_path):
+    run = copy_run(reference_run, tmp_path / "run")
+    stamp = (run.out_dir / "steps.csv").stat().st_mtime_ns
+    train(run)
+    assert (run.out_dir / "steps.csv").stat().st_mtime_ns == stamp
+
+
+def test_the_same_out_with_other_settings_is_a_new_run(reference_run, tmp_path):
+    run = copy_run(reference_run, tmp_path / "run")
+    other = small_spec(run.out_dir, overrides=[*SMALL, "epochs=2"])
+    summary = train(other)
+    assert set(summary["evals"]) == {"2"} and summary["identity"]["config"]["epochs"] == 2
+    assert {r["epoch"] for r in read_rows(run.out_dir / "eval.csv")} == {"2"}  # nothing of the 3-epoch run
+    assert len(read_rows(run.out_dir / "steps.csv")) == 2 * 8 * 6
+    record = json.loads((run.out_dir / "run.json").read_text())
+    assert record["identity_sha256"] == other.identity_hash and record["resumes"] == []
+
+
+def test_a_corrupt_checkpoint_index_is_an_error_that_names_it(reference_run, tmp_path):
+    run = copy_run(reference_run, tmp_path / "run")
+    (run.out_dir / "metrics.json").unlink()
+    (ckpt_dir(run) / "index.json").write_text("{not json")
+    with pytest.raises(checkpoint.CheckpointError, match=r"index.json is corrupt .*delete it to start the run again"):
+        train(run)
+    assert len(read_rows(run.out_dir / "eval.csv")) == 12  # nothing already computed is lost
+
+
+# ---- Signals: SLURM's time-limit warning, preemption, scancel ----
+
+def interrupted(spec) -> dict:
+    with pytest.raises(TrainingInterrupted, match="run the same command to resume"):
+        train(spec)
     record = json.loads((spec.out_dir / "run.json").read_text())
-    assert record["resumes"][-1]["from_epoch"] == 2  # the older resume checkpoint, then epoch 3 again
-    assert resumed["evals"] == full["evals"]
+    assert record["status"] == "interrupted" and not (spec.out_dir / "metrics.json").exists()
+    return checkpoint.read_index(ckpt_dir(spec))
 
 
-def test_complete_run_is_not_retrained(tmp_path):
-    spec, _ = run(tmp_path)
-    stamp = (spec.out_dir / "steps.csv").stat().st_mtime_ns
-    run(tmp_path)
-    assert (spec.out_dir / "steps.csv").stat().st_mtime_ns == stamp
+def test_sigusr1_mid_epoch_checkpoints_the_partial_epoch(reference_run, tmp_path, monkeypatch):
+    run = small_spec(tmp_path / "run")
+    with monkeypatch.context() as m:
+        signal_on_call(m, FFTrainer, "train_step", 8 + 3, signal.SIGUSR1)  # epoch 2, step 3 of 8
+        index = interrupted(run)
+    assert [(e["epoch"], e["step"]) for e in index.values() if e["kind"] == "resume"] == [(1, 0), (1, 3)]
+    train(run)
+    assert_same_logs(run, reference_run)
+    assert json.loads((run.out_dir / "run.json").read_text())["resumes"][-1]["checkpoint"] == \
+        "resume_epoch_0001_step_0003.pt"
 
+
+def test_sigterm_during_evaluation_stops_at_the_end_of_the_epoch(reference_run, tmp_path, monkeypatch):
+    run = small_spec(tmp_path / "run")
+    with monkeypatch.context() as m:
+        signal_on_call(m, train_module, "evaluate", 1)  # the evaluation of epoch 1
+        index = interrupted(run)
+    assert max((e["epoch"], e["step"]) for e in index.values() if e["kind"] == "resume") == (1, 0)
+    assert {r["epoch"] for r in read_rows(run.out_dir / "eval.csv")} == {"1"}  # the evaluation was finished
+    train(run)
+    assert_same_logs(run, reference_run)
+
+
+def test_sigterm_during_start_up_stops_before_training(reference_run, tmp_path, monkeypatch):
+    run = small_spec(tmp_path / "run")
+    with monkeypatch.context() as m:
+        signal_on_call(m, data, "load_dataset", 1)
+        interrupted(run)
+    assert not (run.out_dir / "steps.csv").exists()
+    train(run)
+    assert_same_logs(run, reference_run)
+
+
+def test_sigterm_to_the_command_exits_143_and_the_rerun_matches(tmp_path):
+    """A real signal to a real `trifecta train` process: exit status 143, then the same command resumes."""
+    command = [sys.executable, "-m", "trifecta.cli", "train", "--dataset", "mnist5k", "--arch", "s", "--algo", "tff",
+               "--seed", "0", "--device", "cpu", "--deterministic", "--threads", "1", "--data-dir", str(tmp_path),
+               *[f"--set={s}" for s in SMALL], "--set=subset_train=2048", "--set=epochs=3", "--set=eval_epochs=3"]
+    subprocess.run([*command, "--out", str(tmp_path / "full")], check=True, capture_output=True)
+    cut = tmp_path / "cut"
+    job = subprocess.Popen([*command, "--out", str(cut)], stderr=subprocess.PIPE, text=True)
+    while not (cut / "steps.csv").exists() and job.poll() is None:  # epoch 1 is done
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 2 (32 steps)
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 143, job.stderr.read()
+    assert "run the same command to resume" in job.stderr.read()
+    assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
+    subprocess.run([*command, "--out", str(cut)], check=True, capture_output=True)
+    for name in ("steps.csv", "eval.csv", "ensemble.csv"):
+        assert read_rows(cut / name) == read_rows(tmp_path / "full" / name), name
+
+
+# ---- Errors and learning ----
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
     base = ["train", "--dataset", "mnist5k", "--arch", "s", "--seed", "0", "--out", str(tmp_path / "x")]
@@ -111,34 +237,26 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert not (tmp_path / "x" / "metrics.json").exists()
 
 
-def test_tff_learns_the_embedded_digits(tmp_path):
-    # 4000 real training digits, 1/8 of the paper's shallow CNN, 5 epochs: about 20 s on 2 CPU cores.
-    cfg = build_config(overrides=["width=0.125", "batch_size=64", "epochs=5", "eval_epochs=1,5"])
+def test_a_failed_run_says_so_in_run_json(tmp_path, monkeypatch):
+    run = small_spec(tmp_path / "run")
+
+    def broken_step(*args, **kwargs):
+        raise FloatingPointError("the loss is NaN")
+    monkeypatch.setattr(FFTrainer, "train_step", broken_step)
+    with pytest.raises(FloatingPointError):
+        train(run)
+    record = json.loads((run.out_dir / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "FloatingPointError: the loss is NaN"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_tff_learns_the_embedded_digits(tmp_path, precision):
+    """4000 real training digits, 1/8 of the paper's shallow CNN, 5 epochs; bf16 is the GPU recipe (bfloat16
+    autocast, channels-last, fused Adam) run on the CPU."""
+    cfg = build_config(overrides=["width=0.125", "batch_size=64", "epochs=5", "eval_epochs=1,5",
+                                  f"precision={precision}"])
     spec = RunSpec("mnist5k", "s", "tff", 0, tmp_path / "tff", tmp_path / "data", cfg, device="cpu")
     evals = train(spec)["evals"]
-    assert evals["5"]["acc_last"] > 0.5  # chance is 0.1; this reached 0.65 when written
+    assert evals["5"]["acc_last"] > 0.5  # chance is 0.1; fp32 reached 0.65 when written
     assert evals["5"]["acc_last"] > evals["1"]["acc_last"]
-
-
-def test_sigterm_checkpoints_the_partial_epoch_and_the_rerun_matches(tmp_path):
-    """SLURM's time-limit warning or a preemption sends SIGTERM: the job saves and exits; a rerun resumes."""
-    command = [sys.executable, "-m", "trifecta.cli", "train", "--dataset", "mnist5k", "--arch", "s", "--algo", "tff",
-               "--seed", "0", "--device", "cpu", "--deterministic", "--threads", "1", "--data-dir", str(tmp_path),
-               *[f"--set={s}" for s in SMALL], "--set=epochs=4", "--set=eval_epochs=2,4"]
-    subprocess.run([*command, "--out", str(tmp_path / "full")], check=True, capture_output=True)
-    cut = tmp_path / "cut"
-    job = subprocess.Popen([*command, "--out", str(cut)], stderr=subprocess.PIPE, text=True)
-    while not (cut / "steps.csv").exists() and job.poll() is None:  # epoch 1 is done
-        time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=120) == 143, job.stderr.read()
-    assert "run the same command to resume" in job.stderr.read()
-    assert not (cut / "metrics.json").exists()
-    assert json.loads((cut / "run.json").read_text())["status"] == "interrupted"
-    index = checkpoint.read_index(next((cut / "checkpoints").iterdir()))
-    partial = [e for e in index.values() if e["kind"] == "resume" and e["step"] > 0]
-    assert partial, index  # a checkpoint in the middle of an epoch
-    subprocess.run([*command, "--out", str(cut)], check=True, capture_output=True)
-    assert read(cut / "steps.csv") == read(tmp_path / "full" / "steps.csv")
-    assert read(cut / "eval.csv") == read(tmp_path / "full" / "eval.csv")
-    assert json.loads((cut / "run.json").read_text())["resumes"][-1]["from_epoch"] == partial[0]["epoch"]
+    assert json.loads((spec.out_dir / "run.json").read_text())["recipe"]["channels_last"] == (precision == "bf16")

@@ -8,8 +8,9 @@ set_lr(lr), state_dict() / load_state_dict().
 
 from trifecta.algorithms.bp import BPTrainer
 from trifecta.algorithms.fa import FATrainer
-from trifecta.algorithms.ff import FFTrainer
+from trifecta.algorithms.ff import FFTrainer, ff_net
 from trifecta.algorithms.pepita import PEPITATrainer
+from trifecta.recipe import Recipe
 from trifecta.registry import BASELINES, check_combination, parse_ff_name
 
 TRAINERS = {"bp": BPTrainer, "fa": FATrainer, "pep": PEPITATrainer}  # baseline name -> trainer class
@@ -17,7 +18,18 @@ assert set(TRAINERS) == set(BASELINES), "every baseline of the registry needs it
 
 
 def build_trainer(name: str, info, arch: str, cfg, device):
+    """The trainer of algorithm `name` on `device`, under the recipe of the `precision` setting."""
     check_combination(name, arch)
+    recipe = Recipe.for_run(device, cfg.precision)
     if name in TRAINERS:
-        return TRAINERS[name](info, arch, cfg, device)
-    return FFTrainer(parse_ff_name(name), info, arch, cfg, device)
+        return TRAINERS[name](info, arch, cfg, recipe)
+    return FFTrainer(parse_ff_name(name), info, arch, cfg, recipe)
+
+
+def build_ff_net(name: str, info, arch: str, cfg):
+    """An FF algorithm's network alone, on the CPU (probes load a snapshot into it; no optimiser state)."""
+    spec = parse_ff_name(name)
+    if spec is None:
+        raise ValueError(f"'{name}' is not a Forward-Forward algorithm (probes need goodness layers)")
+    check_combination(name, arch)
+    return ff_net(spec, info, arch, cfg)

@@ -43,10 +43,11 @@ class BPNet(nn.Module):
             init_weight(head.weight, init)
             nn.init.zeros_(head.bias)
         self.layers = nn.ModuleList([*layers, head])
+        self.channels_last = False
 
     def forward(self, x):
-        if x.is_cuda:
-            x = x.contiguous(memory_format=torch.channels_last)  # the net's own layout on CUDA (as FFNet)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # the net's own layout (as FFNet)
         for layer in self.layers[:-1]:
             x = layer(x)
         return self.layers[-1](x.flatten(1))
@@ -61,20 +62,25 @@ class BPTrainer:
     step_metrics = ("loss", "grad_norm")  # loss: the network's cross-entropy, repeated on every layer's row
     scores_are_goodness = False
 
-    def __init__(self, info, arch: str, cfg, device):
-        self.net = self.build_net(info, arch, cfg, device)
+    autocast = True  # PEPITA's hand-made updates stay in float32
+
+    def __init__(self, info, arch: str, cfg, recipe):
+        self.recipe = recipe
+        self.net = self.build_net(info, arch, cfg, recipe)
         self.num_layers = len(self.net.layers)
         self.eval_batch_size = cfg.eval_batch_size
-        self.autocast = device.type == "cuda"
-        self.optimizer = self.build_optimizer(cfg, device)
+        self.optimizer = self.build_optimizer(cfg, recipe)
         self.grad_norms = LayerGradNorms(self.net.layers)
 
-    def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        net = BPNet(info, arch, cfg.width, cfg.init).to(device)
-        return net.to(memory_format=torch.channels_last) if device.type == "cuda" else net
+    def build_net(self, info, arch: str, cfg, recipe) -> nn.Module:
+        net = BPNet(info, arch, cfg.width, cfg.init).to(recipe.device)
+        if recipe.channels_last:
+            net.channels_last = True
+            net.to(memory_format=torch.channels_last)
+        return net
 
-    def build_optimizer(self, cfg, device):
-        return torch.optim.Adam(self.net.parameters(), lr=cfg.lr_at(0), fused=device.type == "cuda")
+    def build_optimizer(self, cfg, recipe):
+        return torch.optim.Adam(self.net.parameters(), lr=cfg.lr_at(0), fused=recipe.fused_adam)
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -85,7 +91,7 @@ class BPTrainer:
 
     def train_step(self, images, labels, iteration: int, generator):
         """One Adam step on the cross-entropy; returns (layers, 2): loss, gradient norm."""
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with self.recipe.autocast_context(self.autocast):
             loss = F.cross_entropy(self.logits(images).float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,7 +105,7 @@ class BPTrainer:
     @torch.no_grad()
     def scores(self, images):
         """Logits of the output layer: (N, classes, 1), float32."""
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with self.recipe.autocast_context(self.autocast):
             out = [self.logits(part).float() for part in images.split(self.eval_batch_size)]
         return torch.cat(out)[:, :, None]
 

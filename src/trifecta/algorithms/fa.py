@@ -79,5 +79,5 @@ class FANet(nn.Module):
 
 
 class FATrainer(BPTrainer):
-    def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        return FANet(info, arch, cfg.width, cfg.init).to(device)
+    def build_net(self, info, arch: str, cfg, recipe) -> nn.Module:
+        return FANet(info, arch, cfg.width, cfg.init).to(recipe.device)

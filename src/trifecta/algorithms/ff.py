@@ -41,28 +41,32 @@ def wrong_labels(labels, num_classes: int, generator):
     return (labels + shift) % num_classes
 
 
+def ff_net(spec, info, arch: str, cfg) -> FFNet:
+    """The network of an FF variant; its label plane is learned with OLU only, unless `label_matrix` says."""
+    learn_labels = cfg.label_matrix == "learned" or (cfg.label_matrix == "auto" and spec.olu)
+    return FFNet(info, arch, cfg.width, spec.norm, learn_labels, cfg.init, cfg.layer_norm)
+
+
 class FFTrainer:
     step_metrics = ("loss", "separation", "g_pos", "g_neg", "grad_norm")
     scores_are_goodness = True
 
-    def __init__(self, spec, info, arch: str, cfg, device):
-        self.spec = spec
+    def __init__(self, spec, info, arch: str, cfg, recipe):
+        self.spec, self.recipe = spec, recipe
         self.num_classes = info.num_classes
-        self.learn_labels = cfg.label_matrix == "learned" or (cfg.label_matrix == "auto" and spec.olu)
-        self.net = FFNet(info, arch, cfg.width, spec.norm, self.learn_labels, cfg.init, cfg.layer_norm).to(device)
-        if device.type == "cuda":
+        self.net = ff_net(spec, info, arch, cfg).to(recipe.device)
+        self.learn_labels = self.net.label_matrix.requires_grad
+        if recipe.channels_last:
             self.net.use_channels_last()
         self.num_layers = len(self.net.layers)
         self.eval_batch_size = cfg.eval_batch_size
-        self.autocast = device.type == "cuda"
         tau = spec.tau if spec.tau is not None else cfg.tau
         if spec.loss == "symba":
             self.loss_fn = lambda gp, gn: symba_loss(gp, gn, cfg.alpha)
         else:
             self.loss_fn = lambda gp, gn: ftl_loss(gp, gn, tau)
         lr = cfg.lr_at(0)
-        fused = device.type == "cuda"
-        self.optimizers = [torch.optim.Adam(self.objective_params(i), lr=lr, fused=fused)
+        self.optimizers = [torch.optim.Adam(self.objective_params(i), lr=lr, fused=recipe.fused_adam)
                            for i in range(self.num_layers)]
         self.grad_norms = LayerGradNorms(self.net.layers)
         self._params = list(self.net.parameters())  # zeroed every step: no module-tree walk
@@ -90,7 +94,7 @@ class FFTrainer:
         x_all = torch.cat([images, images])
         y_all = torch.cat([labels, neg])
         active = [self.active(i, iteration) for i in range(self.num_layers)]
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with self.recipe.autocast_context():
             h = self.net.embed(x_all, y_all, grad_labels=self.learn_labels and active[0])
             goods = []
             for i, layer in enumerate(self.net.layers):
@@ -121,7 +125,7 @@ class FFTrainer:
         chunk = max(1, self.eval_batch_size // c)
         out = []
         labels = torch.arange(c, device=images.device)
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with self.recipe.autocast_context():
             for part in images.split(chunk):
                 x = part.repeat_interleave(c, dim=0)
                 y = labels.repeat(len(part))

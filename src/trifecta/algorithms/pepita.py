@@ -56,11 +56,12 @@ class PEPNet(nn.Module):
 
 
 class PEPITATrainer(BPTrainer):
-    def __init__(self, info, arch: str, cfg, device):
-        super().__init__(info, arch, cfg, device)
-        self.autocast = False  # hand-made updates: float32 throughout
+    autocast = False  # hand-made updates: float32 throughout, whatever the recipe
+
+    def __init__(self, info, arch: str, cfg, recipe):
+        super().__init__(info, arch, cfg, recipe)
         self.dropout = cfg.dropout
-        self.mean, self.std = data.channel_stats(info, device, torch.float32)
+        self.mean, self.std = data.channel_stats(info, recipe.device, torch.float32)
 
     def logits(self, images):
         return self.net(self.pixels(images))
@@ -69,10 +70,10 @@ class PEPITATrainer(BPTrainer):
         """Undo the pipeline's standardisation: the source's rates and F are set for pixels in [0, 1]."""
         return (images.float() * self.std + self.mean).flatten(1)
 
-    def build_net(self, info, arch: str, cfg, device) -> nn.Module:
-        return PEPNet(info, scaled(cfg.pep_hidden, cfg.width), cfg.init).to(device)
+    def build_net(self, info, arch: str, cfg, recipe) -> nn.Module:
+        return PEPNet(info, scaled(cfg.pep_hidden, cfg.width), cfg.init).to(recipe.device)
 
-    def build_optimizer(self, cfg, device):
+    def build_optimizer(self, cfg, recipe):
         return torch.optim.SGD(self.net.parameters(), lr=cfg.lr_at(0), momentum=cfg.momentum)
 
     def dropout_mask(self, n: int, generator):
