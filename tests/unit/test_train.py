@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import REFERENCE, SMALL, copy_run, read_rows, signal_on_call, small_spec
+from tests.conftest import SMALL, copy_run, read_rows, signal_on_call, small_spec
 from trifecta import checkpoint, data, train as train_module
 from trifecta.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
