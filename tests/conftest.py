@@ -3,12 +3,15 @@ or copy instead of training the same thing again."""
 
 import csv
 import dataclasses
+import json
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
+from trifecta.codehash import identity_sha256
 from trifecta.config import build_config
 from trifecta.train import RunSpec, train
 
@@ -46,6 +49,28 @@ def signal_on_call(monkeypatch, owner, name: str, call: int, signum=signal.SIGTE
             os.kill(os.getpid(), signum)
         return original(*args, **kwargs)
     monkeypatch.setattr(owner, name, wrapped)
+
+
+def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, ensemble=None):
+    """A run directory as `trifecta train` leaves it, minus run.json and checkpoints: metrics.json, eval.csv,
+    ensemble.csv, steps.csv. accs: {epoch: [accuracy of each layer]}; ensemble: {epoch: acc_last<k>} (default:
+    the mean of the last k layers). Returns the metrics.json path."""
+    run_dir = Path(root) / "train" / dataset / arch / algo / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    ensemble = ensemble or {e: sum(layers[-last_k:]) / len(layers[-last_k:]) for e, layers in accs.items()}
+    identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed,
+                "config": {"epochs": max(accs), "last_k": last_k}, "training_code": "ab" * 32}
+    evals = {str(e): {"acc_layers": layers, "acc_last": layers[-1], f"acc_last{last_k}": ensemble[e]}
+             for e, layers in accs.items()}
+    (run_dir / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\n" + "".join(
+        f"{e},{i + 1},{a},{5.0 + i},0.2\n" for e, layers in accs.items() for i, a in enumerate(layers)))
+    (run_dir / "ensemble.csv").write_text("epoch,last_k,accuracy\n" + "".join(
+        f"{e},{last_k},{ensemble[e]}\n" for e in accs))
+    (run_dir / "steps.csv").write_text("epoch,step,layer,loss,grad_norm\n" + "".join(
+        f"1,0,{i + 1},0.7,1.0\n" for i in range(len(next(iter(accs.values()))))))
+    (run_dir / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": identity_sha256(identity),
+                                                      "evals": evals}))
+    return run_dir / "metrics.json"
 
 
 @pytest.fixture(scope="session")

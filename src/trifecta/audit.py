@@ -27,7 +27,7 @@ import pandas as pd
 from trifecta.codehash import identity_sha256, sha256_file
 from trifecta.checkpoint import resolve_snapshot
 from trifecta.lineage import RUN_FILES
-from trifecta.tables import summarize
+from trifecta.cells import summarize
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
 VERSIONS = ("python", "torch", "torchvision", "numpy")  # must be set; cuda and cudnn must be present (None on CPU builds)

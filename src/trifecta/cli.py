@@ -9,6 +9,8 @@ COMMANDS = {
     "download": "trifecta.download",
     "collect": "trifecta.aggregate",
     "tables": "trifecta.tables",
+    "scorecard": "trifecta.scorecard",
+    "interim": "trifecta.interim",
     "probe": "trifecta.probe",
     "export-weights": "trifecta.weights",
     "figure": "trifecta.figures",

@@ -19,7 +19,11 @@ from trifecta.registry import BASELINES, algorithm_defaults
 
 
 class ConfigError(ValueError):
-    """A setting is unknown or has a value that cannot be used."""
+    """A setting is unknown or has a value that cannot be used; names the key, the value and why."""
+
+    def __init__(self, message: str, key: str | None = None, value=None, why: str | None = None):
+        super().__init__(message)
+        self.key, self.value, self.why = key, value, why
 
 
 def _setting(default, help: str, **kw):
@@ -103,7 +107,7 @@ class TrainConfig:
 
 def _require(ok: bool, key: str, value, why: str) -> None:
     if not ok:
-        raise ConfigError(f"setting {key}={value!r} {why}")
+        raise ConfigError(f"setting {key}={value!r} {why}", key, value, why)
 
 
 # ---- Parsing ----
@@ -161,13 +165,14 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 def parse_value(key: str, raw):
     """Convert `raw` (string from the command line, or a YAML value) to the type of setting `key`."""
     if key not in FIELDS:
-        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}")
+        why = f"is not a setting; valid settings: {', '.join(sorted(FIELDS))}"
+        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}", key, raw, why)
     kind = FIELDS[key].type
     parser = _PARSERS.get(kind, _PARSERS.get(str(kind)))
     try:
         return parser(raw)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"setting {key}={raw!r} is malformed: {err}") from None
+        raise ConfigError(f"setting {key}={raw!r} is malformed: {err}", key, raw, f"is malformed: {err}") from None
 
 
 def parse_overrides(overrides) -> dict:

@@ -4,11 +4,12 @@
         --dataset cifar10 --arch s --algos symba-ln symba-bn \
         --png results/figures/fig1.png --pdf results/figures/fig1.pdf --lineage results/figures/fig1.lineage.json
 
-Inputs are runs.csv and layers.csv (from `trifecta collect`), the runs' steps.csv (found through runs.csv's
-run_dir), the probe table (Figure 8) and weight matrices exported by `trifecta export-weights` (Figure 10);
-never checkpoints. A figure of one training run shows the best seed (highest last-layer test accuracy at the
-last evaluated epoch), as the paper shows its "best-performing" model; Figures 8 and 9 show the mean and
-standard deviation over seeds. Step-level curves keep at most MAX_POINTS steps per line (every k-th step).
+Inputs are the files named on the command line, nothing else: runs.csv and layers.csv, the epoch means
+(epochs.csv, Figures 3 and 5) and thinned steps (steps.csv, Figures 2 and 7) of `trifecta collect`, the probe
+table (Figure 8) and weight matrices exported by `trifecta export-weights` (Figure 10); never checkpoints. A
+figure of one training run shows the best seed (highest last-layer test accuracy at the last evaluated epoch),
+as the paper shows its "best-performing" model; Figures 8 and 9 show the mean and standard deviation over
+seeds.
 """
 
 import argparse
@@ -26,9 +27,9 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from trifecta.registry import ARCHS, algo_label, run_id  # noqa: E402
-from trifecta.tables import best_seed  # noqa: E402
+from trifecta import paper  # noqa: E402
+from trifecta.cells import best_seed  # noqa: E402
 
-MAX_POINTS = 4000
 LAYER_PALETTE = "viridis"
 ACC = "test accuracy (%)"
 GRAD = "gradient ℓ2 norm (log scale)"
@@ -48,6 +49,8 @@ class Context:
     clamp: float = 0.3
     probe: pd.DataFrame | None = None
     weights: list[dict] = field(default_factory=list)
+    epoch_means: pd.DataFrame | None = None  # epochs.csv of `trifecta collect` (Figures 3, 5)
+    steps: pd.DataFrame | None = None  # steps.csv of `trifecta collect`, thinned (Figures 2, 7)
     used: dict = field(default_factory=dict)  # run id -> run dir, filled as runs are read
     snapshots: list = field(default_factory=list)  # snapshots behind exported weights
 
@@ -68,8 +71,13 @@ class Context:
         rows = self.select(self.layers, algo)
         return rows[rows["seed"] == seed].assign(accuracy=lambda d: 100 * d["accuracy"])
 
-    def best_steps(self, algo: str) -> pd.DataFrame:
-        return pd.read_csv(Path(self.best(algo)["run_dir"]) / "steps.csv")
+    def best_of(self, frame: pd.DataFrame | None, algo: str, option: str) -> pd.DataFrame:
+        """The best seed's rows of a collected step table (`option`: the command-line option that gives it)."""
+        if frame is None:
+            raise ValueError(f"this figure needs {option} (from trifecta collect)")
+        seed = self.best(algo)["seed"]
+        rows = self.select(frame, algo)
+        return rows[rows["seed"] == seed]
 
     def all_seeds(self, frame: pd.DataFrame, algo: str) -> pd.DataFrame:
         rows = self.select(frame, algo)
@@ -85,16 +93,6 @@ def log_axis(ax) -> None:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def thin(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Every k-th step so that no line has more than MAX_POINTS points."""
-    k = max(1, -(-frame.groupby(by).size().max() // MAX_POINTS))
-    return frame[frame["step"] % k == 0]
-
-
-def epoch_means(steps: pd.DataFrame, column: str) -> pd.DataFrame:
-    return steps.groupby(["epoch", "layer"], as_index=False)[column].mean()
 
 
 def layer_lines(ax, frame, x, y, *, marker=True, legend=True):
@@ -121,12 +119,11 @@ def accuracy_per_layer(ctx: Context):
 
 def fig2(ctx: Context):
     """Gradient norms of the chosen layers (default first and last) at each step, one line per algorithm."""
-    steps = {algo: ctx.best_steps(algo) for algo in ctx.algos}
+    steps = {algo: ctx.best_of(ctx.steps, algo, "--steps") for algo in ctx.algos}
     last = int(max(s["layer"].max() for s in steps.values()))
     shown = ctx.show_layers or [1, last]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.4), sharey=True, squeeze=False)
-    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()])
-    frame = thin(frame.dropna(subset=["grad_norm"]), ["algorithm", "layer"])
+    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
     for ax, layer in zip(axes[0], shown):
         sns.lineplot(frame[frame["layer"] == layer], x="step", y="grad_norm", hue="algorithm", ax=ax,
                      linewidth=0.6, estimator=None)
@@ -141,17 +138,17 @@ def fig3(ctx: Context):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.4), sharex=True)
     layer_lines(top, ctx.best_layers(algo), "epoch", "accuracy")
     top.set(title=algo_label(algo), ylabel=ACC)
-    layer_lines(bottom, epoch_means(ctx.best_steps(algo), "separation"), "epoch", "separation", marker=False)
+    layer_lines(bottom, ctx.best_of(ctx.epoch_means, algo, "--epoch-means"), "epoch", "separation", marker=False)
     bottom.set(ylabel="separation g⁺ − g⁻ (epoch mean)", xlabel="epoch")
     return fig
 
 
 def fig5(ctx: Context):
     """Mean positive (left) and negative (right) goodness of every layer during training."""
-    steps = ctx.best_steps(ctx.algos[0])
+    means = ctx.best_of(ctx.epoch_means, ctx.algos[0], "--epoch-means")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
     for ax, column, title in [(axes[0], "g_pos", "positive"), (axes[1], "g_neg", "negative")]:
-        layer_lines(ax, epoch_means(steps, column), "epoch", column, marker=False, legend=ax is axes[1])
+        layer_lines(ax, means, "epoch", column, marker=False, legend=ax is axes[1])
         ax.set(title=f"{algo_label(ctx.algos[0])}: {title} goodness, epoch mean", xlabel="epoch",
                ylabel=GOOD if ax is axes[0] else "")
     return fig
@@ -176,8 +173,8 @@ def fig6(ctx: Context):
 
 def fig7(ctx: Context):
     """Left: gradient norms of every layer of the first algorithm; right: one layer, every algorithm."""
-    steps = {algo: ctx.best_steps(algo) for algo in ctx.algos}
-    first = thin(steps[ctx.algos[0]].dropna(subset=["grad_norm"]), ["layer"])
+    steps = {algo: ctx.best_of(ctx.steps, algo, "--steps").dropna(subset=["grad_norm"]) for algo in ctx.algos}
+    first = steps[ctx.algos[0]]
     layer = ctx.show_layers[-1] if ctx.show_layers else int(first["layer"].max())
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     sns.lineplot(first, x="step", y="grad_norm", hue="layer", palette=LAYER_PALETTE, ax=left, linewidth=0.6,
@@ -186,7 +183,7 @@ def fig7(ctx: Context):
     log_axis(left)
     left.set(title=f"{algo_label(ctx.algos[0])}: every layer", xlabel="training step", ylabel=GRAD)
     frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()])
-    frame = thin(frame[frame["layer"] == layer].dropna(subset=["grad_norm"]), ["algorithm"])
+    frame = frame[frame["layer"] == layer]
     sns.lineplot(frame, x="step", y="grad_norm", hue="algorithm", ax=right, linewidth=0.6, estimator=None)
     log_axis(right)
     right.set(title=f"layer {layer}", xlabel="training step", ylabel=GRAD)
@@ -246,6 +243,7 @@ def fig10(ctx: Context):
 
 FIGURES = {"fig1": accuracy_per_layer, "fig2": fig2, "fig3": fig3, "fig4": accuracy_per_layer, "fig5": fig5,
            "fig6": fig6, "fig7": fig7, "fig8": fig8, "fig9": fig9, "fig10": fig10}
+assert tuple(FIGURES) == paper.FIGURES, "a figure of the paper without its function (or the reverse)"
 
 
 # ---- Command line ----
@@ -274,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, required=True, help="runs.csv")
     p.add_argument("--layers", type=Path, required=True, help="layers.csv")
     p.add_argument("--probe", type=Path, help="probe table (figure 8)")
+    p.add_argument("--epoch-means", type=Path, help="epochs.csv of trifecta collect (figures 3, 5)")
+    p.add_argument("--steps", type=Path, help="steps.csv of trifecta collect (figures 2, 7)")
     p.add_argument("--weights", type=Path, nargs="*", default=[], help=".npz from export-weights (figure 10)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True)
@@ -293,9 +293,10 @@ def main(argv=None) -> int:
     ctx = Context(pd.read_csv(args.runs), pd.read_csv(args.layers), args.dataset, args.arch, args.algos,
                   args.epochs, args.show_layers, args.epoch, args.clamp,
                   pd.read_csv(args.probe) if args.probe else None,
-                  [dict(np.load(p, allow_pickle=False)) for p in args.weights])
+                  [dict(np.load(p, allow_pickle=False)) for p in args.weights],
+                  *(pd.read_csv(p) if p else None for p in (args.epoch_means, args.steps)))
     fragment = make_figure(args.name, ctx, args.png, args.pdf)
-    inputs = [args.runs, args.layers] + ([args.probe] if args.probe else []) + list(args.weights)
+    inputs = [p for p in (args.runs, args.layers, args.probe, args.epoch_means, args.steps) if p] + list(args.weights)
     fragment["inputs"] = [str(p) for p in inputs]
     args.lineage.parent.mkdir(parents=True, exist_ok=True)
     args.lineage.write_text(json.dumps(fragment, indent=1))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from trifecta import checkpoint
 from trifecta.registry import run_id
-from trifecta.tables import best_seed
+from trifecta.cells import best_seed
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:

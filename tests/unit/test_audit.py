@@ -1,37 +1,31 @@
 """Lineage and audit: a clean set of runs passes; tampering with a metrics file, a snapshot, a provenance
 record or a table is caught, naming the cell and the file."""
 
-import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.conftest import write_finished_run
 from trifecta import audit, lineage, tables
 
 HEX = "ab" * 32
 
 
-def write_run(root, dataset, arch, algo, seed, accs: dict) -> str:
-    """A finished run directory as `trifecta train` leaves it; accs: {epoch: [per-layer accuracy]}."""
-    run_dir = root / "train" / dataset / arch / algo / f"seed{seed}"
+def write_run(root, dataset, arch, algo, seed, accs: dict) -> Path:
+    """A finished run directory as `trifecta train` leaves it, with run.json and snapshots; returns metrics.json."""
+    metrics = write_finished_run(root, dataset, arch, algo, seed, accs)
+    run_dir = metrics.parent
+    summary = json.loads(metrics.read_text())
+    identity, identity_sha = summary["identity"], summary["identity_sha256"]
     snap_dir = run_dir / "checkpoints" / "id"
     snap_dir.mkdir(parents=True)
-    identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed, "config": {"epochs": max(accs), "last_k": 3},
-                "training_code": HEX}
-    identity_sha = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    evals, eval_rows, ensemble_rows, snapshots = {}, [], [], {}
-    for epoch, layers in accs.items():
-        ens = sum(layers[-3:]) / 3
-        evals[str(epoch)] = {"acc_layers": layers, "acc_last": layers[-1], "acc_last3": ens}
-        eval_rows += [f"{epoch},{i + 1},{a},{5.0 + i},{0.2}" for i, a in enumerate(layers)]
-        ensemble_rows.append(f"{epoch},3,{ens}")
+    snapshots = {}
+    for epoch in accs:
         snap = snap_dir / f"snapshot_epoch_{epoch:04d}.pt"
         snap.write_bytes(f"weights of {dataset}/{algo}/{seed} at {epoch}".encode())
         snapshots[str(epoch)] = {"path": str(snap), "sha256": lineage.sha256_file(snap)}
-    (run_dir / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\n" + "\n".join(eval_rows) + "\n")
-    (run_dir / "ensemble.csv").write_text("epoch,last_k,accuracy\n" + "\n".join(ensemble_rows) + "\n")
-    (run_dir / "steps.csv").write_text("epoch,step,layer,loss,grad_norm\n1,0,1,0.7,1.0\n1,0,2,0.6,1.0\n")
     record = {**identity, "identity_sha256": identity_sha, "status": "complete",
               "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": HEX,
               "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
@@ -40,36 +34,21 @@ def write_run(root, dataset, arch, algo, seed, accs: dict) -> str:
               "data_sha256": {"data.gz": HEX}, "started": "t0", "finished": "t1", "epoch_wall_s": {},
               "resumes": [], "snapshots": snapshots}
     (run_dir / "run.json").write_text(json.dumps(record))
-    (run_dir / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": identity_sha, "evals": evals}))
-    return str(run_dir)
-
-
-def runs_csv(run_dirs) -> pd.DataFrame:
-    """runs.csv as `trifecta collect` writes it."""
-    rows = []
-    for run_dir in run_dirs:
-        summary = json.loads((run_dir / "metrics.json").read_text())
-        ident = summary["identity"]
-        for epoch, e in summary["evals"].items():
-            rows.append({**{k: ident[k] for k in ("dataset", "arch", "algo", "seed")}, "epoch": int(epoch),
-                         "acc_last": e["acc_last"], "acc_last_k": e["acc_last3"], "last_k": 3,
-                         "run_dir": str(run_dir), "identity_sha256": summary["identity_sha256"]})
-    return pd.DataFrame(rows)
+    return metrics
 
 
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     """Two seeds of two Table 1 cells (cifar10/s at epoch 100), tables and lineage written."""
     monkeypatch.chdir(tmp_path)
-    dirs = []
+    metrics = []
     for algo in ("tff", "symba-bn"):
         for seed in (0, 1):
             acc = 0.6 + 0.05 * seed + (0.1 if algo == "tff" else 0)
-            dirs.append(write_run(tmp_path, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]}))
-    runs_csv([tmp_path / d for d in dirs]).to_csv("runs.csv", index=False)
-    configured = [f"cifar10/s/{a}/{s}" for a in ("tff", "symba-bn") for s in (0, 1)]
-    assert tables.main(["--runs", "runs.csv", "--out-dir", "tables", "--configured", *configured]) == 0
-    assert lineage.main(["tables/tables.lineage.json", "--out", "lineage.json"]) == 0
+            path = write_run(tmp_path, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]})
+            metrics.append(str(path))
+    assert tables.main(["--metrics", *metrics, "--out-dir", "tables", "--table", "table1"]) == 0
+    assert lineage.main(["tables/table1.lineage.json", "--out", "lineage.json"]) == 0
     return tmp_path
 
 

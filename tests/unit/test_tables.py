@@ -5,7 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from trifecta import tables
+from tests.conftest import write_finished_run
+from trifecta import cells, render, tables
+from trifecta.paper import KEY, layout
 
 SEEDS = (0, 1, 2)
 
@@ -13,7 +15,7 @@ SEEDS = (0, 1, 2)
 def complete_runs(acc=lambda cell, seed: 0.5 + 0.1 * seed) -> pd.DataFrame:
     """runs.csv with every run every table cell needs, at every epoch the cells need."""
     rows = {}
-    for cell in tables.layout():
+    for cell in layout():
         for seed in SEEDS:
             key = (cell["dataset"], cell["arch"], cell["algo"], seed, cell["epoch"])
             rows[key] = {"dataset": key[0], "arch": key[1], "algo": key[2], "seed": seed, "epoch": key[4],
@@ -33,9 +35,9 @@ def cell(table: pd.DataFrame, name, row, column, epoch) -> pd.Series:
 
 
 def test_transcription_is_the_papers_tables():
-    paper = tables.read_paper_values()
+    paper = cells.read_paper_values()
     assert paper.groupby("table").size().to_dict() == {"table1": 12, "table2": 46, "table3": 8}
-    assert not paper.duplicated(tables.KEY).any()
+    assert not paper.duplicated(KEY).any()
     t1 = paper[(paper["table"] == "table1") & (paper["row"] == "OLU+BN") & (paper["column"] == "SymBa (alpha=4)")]
     assert (t1["algo"].item(), t1["mean"].item(), t1["std"].item()) == ("tff", "75.23", "0.65")
     vff = paper[(paper["row"] == "VFF/t") & (paper["epoch"] == 500)]
@@ -48,25 +50,25 @@ def test_transcription_is_the_papers_tables():
 
 def test_every_transcribed_cell_is_produced_from_a_complete_grid():
     runs = complete_runs()
-    table = tables.build_tables(runs, tables.read_paper_values(), configured_for(runs))
-    assert len(table) == len(tables.layout()) == 75 and (table["status"] == "ok").all()
-    paper = tables.read_paper_values()
-    produced = table.merge(paper, on=tables.KEY, how="right", indicator=True)
+    table = cells.build_tables(runs, cells.read_paper_values(), configured_for(runs))
+    assert len(table) == len(layout()) == 75 and (table["status"] == "ok").all()
+    paper = cells.read_paper_values()
+    produced = table.merge(paper, on=KEY, how="right", indicator=True)
     assert (produced["_merge"] == "both").all()
     assert (produced["paper_mean"] == produced["mean"]).all() and (produced["ours_mean"].notna()).all()
     assert (table.loc[table["paper_source"] != "this paper", "quoted_from"] != "").all()
 
 
 def test_a_paper_cell_without_a_table_cell_is_an_error():
-    paper = tables.read_paper_values()
+    paper = cells.read_paper_values()
     extra = paper.iloc[[0]].assign(row="Typo")
     with pytest.raises(ValueError, match="without a table cell"):
-        tables.build_tables(complete_runs(), pd.concat([paper, extra]))
+        cells.build_tables(complete_runs(), pd.concat([paper, extra]))
 
 
 def test_mean_std_and_difference_in_percent():
     runs = complete_runs()
-    table = tables.build_tables(runs, tables.read_paper_values(), configured_for(runs))
+    table = cells.build_tables(runs, cells.read_paper_values(), configured_for(runs))
     tff = cell(table, "table1", "OLU+BN", "SymBa (alpha=4)", 100)
     assert tff["ours_mean"] == pytest.approx(60.0) and tff["ours_std"] == pytest.approx(10.0)  # ddof 1
     assert tff["diff"] == pytest.approx(60.0 - 75.23) and tff["n_seeds"] == 3
@@ -90,7 +92,7 @@ def test_missing_runs_are_shown_with_the_reason(tmp_path):
     no_epoch = (runs["arch"] == "d") & (runs["algo"] == "tff") & (runs["epoch"] == 500)
     runs = runs[~((failed & (runs["seed"] == 1)) | partial | absent | no_epoch)]
     configured = configured[configured["algo"] != "ftl2-bn"]
-    table = tables.build_tables(runs, tables.read_paper_values(), configured, train_dir=tmp_path)
+    table = cells.build_tables(runs, cells.read_paper_values(), configured, train_dir=tmp_path)
 
     c = cell(table, "table1", "BN", "FTL (tau=10)", 100)
     assert c["status"] == "partial" and c["n_seeds"] == 2 and c["n_configured"] == 3
@@ -102,18 +104,18 @@ def test_missing_runs_are_shown_with_the_reason(tmp_path):
     assert c["status"] == "missing" and c["reason"] == "not configured" and pd.isna(c["ours_mean"])
     c = cell(table, "table2", "TFF/d", "MNIST", 500)
     assert c["status"] == "missing" and "epoch 500 not evaluated (evaluated: 100, 200)" in c["reason"]
-    markdown = tables.to_markdown(table[table["table"] == "table1"].reset_index(drop=True))
+    markdown = render.to_markdown(table[table["table"] == "table1"].reset_index(drop=True))
     assert "(n=2/3)" in markdown and "not configured" in markdown and "failed or unfinished" in markdown
 
 
 def test_quoted_rows_not_run_say_so():
     runs = complete_runs()
     runs = runs[runs["algo"] != "vff"]
-    table = tables.build_tables(runs, tables.read_paper_values(), configured_for(runs))
+    table = cells.build_tables(runs, cells.read_paper_values(), configured_for(runs))
     c = cell(table, "table2", "VFF/t", "CIFAR-10", 500)
     assert c["status"] == "missing" and "quotes this row from Hinton (2022)" in c["reason"]
     assert c["paper_mean"] == "59" and c["quoted_from"] == "Hinton (2022)"
-    assert "59†" in tables.to_markdown(table[table["table"] == "table2"].reset_index(drop=True))
+    assert "59†" in render.to_markdown(table[table["table"] == "table2"].reset_index(drop=True))
 
 
 def test_stand_in_fills_mapped_cells_and_is_labelled():
@@ -121,27 +123,32 @@ def test_stand_in_fills_mapped_cells_and_is_labelled():
              "acc_last_k": 0.91, "last_k": 3, "run_dir": f"r/seed{s}", "identity_sha256": "x"}
             for s in (0, 1) for e in (1, 4)]
     stand_in = {"table2": {"dataset": {"mnist": "mnist5k"}, "arch": {"d": "s"}, "epoch": {"10": 1, "100": 4}}}
-    table = tables.build_tables(pd.DataFrame(rows), tables.read_paper_values(), stand_in=stand_in)
+    table = cells.build_tables(pd.DataFrame(rows), cells.read_paper_values(), stand_in=stand_in)
     c = cell(table, "table2", "TFF/s", "MNIST", 10)
     assert c["status"] == "ok" and c["stand_in"] == "mnist5k/s@1" and c["ours_mean"] == pytest.approx(90.0)
     assert cell(table, "table2", "TFF/d", "MNIST", 100)["stand_in"] == "mnist5k/s@4"
     assert cell(table, "table2", "TFF/s", "F-MNIST", 10)["stand_in"] == ""  # only mapped datasets stand in
     assert cell(table, "table1", "OLU+BN", "SymBa (alpha=4)", 100)["status"] == "missing"
-    markdown = tables.to_markdown(table[table["table"] == "table2"].reset_index(drop=True))
+    markdown = render.to_markdown(table[table["table"] == "table2"].reset_index(drop=True))
     assert "stand-in: ours from mnist5k/s@1" in markdown
 
 
 def test_cli_writes_every_format_and_the_lineage(tmp_path):
     runs = complete_runs()
-    runs.to_csv(tmp_path / "runs.csv", index=False)
-    configured = [f"{d}/{a}/{g}/{s}" for d, a, g, s in configured_for(runs).itertuples(index=False)]
-    assert tables.main(["--runs", str(tmp_path / "runs.csv"), "--out-dir", str(tmp_path / "out"),
-                        "--configured", *configured]) == 0
+    metrics = []
+    for (dataset, arch, algo, seed), part in runs.groupby(["dataset", "arch", "algo", "seed"]):
+        accs = {int(r.epoch): [r.acc_last] * 3 for r in part.itertuples()}
+        ensemble = {int(r.epoch): r.acc_last_k for r in part.itertuples()}
+        metrics.append(str(write_finished_run(tmp_path, dataset, arch, algo, seed, accs, ensemble=ensemble)))
+    configured = [f"{d}/{a}/{g}/seed{s}" for d, a, g, s in configured_for(runs).itertuples(index=False)]
+    assert tables.main(["--metrics", *metrics, "--out-dir", str(tmp_path / "out"), "--configured", *configured,
+                        "--train-dir", str(tmp_path / "train")]) == 0
     for n in (1, 2, 3):
         for ext in ("csv", "md", "tex", "html"):
             assert (tmp_path / "out" / f"table{n}.{ext}").stat().st_size > 0
     written = pd.read_csv(tmp_path / "out" / "table1.csv")
     assert len(written) == 12 and (written["status"] == "ok").all()
     assert r"$\pm$" in (tmp_path / "out" / "table2.tex").read_text()
-    lineage = json.loads((tmp_path / "out" / "tables.lineage.json").read_text())
-    assert len(lineage["artefacts"]) == 75 and len(lineage["runs"]) == len(configured)
+    lineage = [json.loads((tmp_path / "out" / f"table{n}.lineage.json").read_text()) for n in (1, 2, 3)]
+    assert sum(len(part["artefacts"]) for part in lineage) == 75
+    assert set().union(*(part["runs"] for part in lineage)) == set(configured)

@@ -17,9 +17,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 COPIED = ("Snakefile", "config.yaml", "workflow", "envs", "slurm")
 
-# Stands in for `trifecta` in rerun tests: writes what a finished run writes (metrics.json and eval.csv of
-# a 2-layer net, one evaluation per eval epoch), then lets the real `trifecta collect` and `trifecta tables`
-# build the tables.
+# Stands in for `trifecta` in rerun tests: `train` writes what a finished run writes (metrics.json, eval.csv,
+# ensemble.csv and steps.csv of a 6-layer net, one evaluation at the last epoch); collect, tables, scorecard and
+# interim are the real commands; every other command only creates the files it is asked to write.
 FAKE_TRIFECTA = """\
 #!{python}
 import json, sys
@@ -32,15 +32,24 @@ if args[0] == "train":
     out.mkdir(parents=True, exist_ok=True)
     settings = dict(a.split("=", 1) for a in args[args.index("--set") + 1::2]) if "--set" in args else {{}}
     epoch = int(settings.get("epochs", 100))
-    (out / "eval.csv").write_text(f"epoch,layer,accuracy,max_goodness,max_abs_weight\\n"
-                                  f"{{epoch}},1,0.5,3.0,0.2\\n{{epoch}},2,0.6,2.0,0.1\\n")
+    layers = range(1, 7)
+    (out / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\\n"
+                                  + "".join(f"{{epoch}},{{k}},{{0.5 + k / 100}},3.0,0.2\\n" for k in layers))
+    (out / "ensemble.csv").write_text(f"epoch,last_k,accuracy\\n{{epoch}},3,0.55\\n")
+    (out / "steps.csv").write_text("epoch,step,layer,loss,separation,g_pos,g_neg,grad_norm\\n"
+                                   + "".join(f"1,0,{{k}},0.7,0.1,1.1,1.0,1.0\\n" for k in layers))
     identity = {{"dataset": opt("--dataset"), "arch": opt("--arch"), "algo": opt("--algo"),
                  "seed": int(opt("--seed")), "config": {{**settings, "last_k": 3}}}}
     (out / "metrics.json").write_text(json.dumps({{"identity": identity, "identity_sha256": "0" * 16,
-                                                  "evals": {{str(epoch): {{"acc_last": 0.6}}}}}}))
-else:  # collect, tables, ...: the real commands
+                                                  "evals": {{str(epoch): {{"acc_last": 0.56, "acc_last3": 0.55}}}}}}))
+elif args[0] in ("collect", "tables", "scorecard", "interim"):  # the real commands
     from trifecta.cli import main
     sys.exit(main(args))
+else:  # probe, export-weights, figure, lineage, audit: the files they would write
+    for flag in ("--out", "--png", "--pdf", "--lineage"):
+        if flag in args:
+            Path(opt(flag)).parent.mkdir(parents=True, exist_ok=True)
+            Path(opt(flag)).write_text(" ".join(args))
 """
 
 # A SLURM client whose controller is down makes every snakemake start wait about 10 s (the SLURM executor
@@ -116,7 +125,23 @@ def read_config(workdir: Path) -> dict:
     return yaml.safe_load((workdir / "config.yaml").read_text())
 
 
-# A small grid: entry `pair` has 2 algos x 2 seeds, entry `single` one run with different settings.
+# A small grid: entry `pair` has 2 algos x 2 seeds, entry `single` one run with different settings, and the
+# analysis of `pair`: probes, figures 1, 3, 6, 8 and 10 and the stand-ins of Table 2.
+TINY_ANALYSIS = yaml.safe_load(textwrap.dedent("""\
+    tables:
+      stand_in:
+        table2: {dataset: {mnist: mnist5k}, epoch: {"10": 1, "100": 2}}
+    probe: {activate: true, dataset: mnist5k, arch: s, algos: [tff, vff], epoch: null, epochs: 2, gpu: 0}
+    figures:
+      activate: true
+      fig1: {dataset: mnist5k, arch: s, algos: [tff, vff]}
+      fig3: {dataset: mnist5k, arch: s, algos: [tff]}
+      fig6: {dataset: mnist5k, arch: s, algos: [tff], epochs: [2]}
+      fig8: {dataset: mnist5k, arch: s, algos: [tff, vff]}
+      fig10: {dataset: mnist5k, arch: s, algos: [tff, vff], layers: [6]}
+    audit: {activate: true}
+    """))
+
 TINY_RUNS = yaml.safe_load(textwrap.dedent("""\
     - name: pair
       datasets: [mnist5k]

@@ -1,17 +1,16 @@
 """Dry runs of the workflow: the paper grid, config validation, and what reruns after which change."""
 
-import ast
 import dataclasses
 import os
+from collections import Counter
 import shutil
 import time
 
 import pytest
 import yaml
 
-from tests.workflow.smk import (REPO, TINY_RUNS, copy_workflow, job_counts, make_bin, planned_jobs, read_config,
-                                snakemake, write_config)
-from trifecta import codehash
+from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, job_counts, make_bin, planned_jobs,
+                                read_config, snakemake, write_config)
 from trifecta.config import TrainConfig
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
@@ -45,34 +44,6 @@ def test_lint_is_clean(workflow_copy):
 def test_schema_settings_match_trainconfig():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     assert set(schema["$defs"]["settings"]["properties"]) == {f.name for f in dataclasses.fields(TrainConfig)}
-
-
-def package_imports(module: str) -> set[str]:
-    """Package files that `module` (e.g. "probe.py") imports, directly or through other package modules."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = codehash.PACKAGE_DIR / name
-        tree = ast.parse((path / "__init__.py" if path.is_dir() else path).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "trifecta":
-                parts = node.module.split(".")
-                names = parts[1:2] or [alias.name for alias in node.names]  # trifecta.x... or trifecta's x, y
-                todo += [n + "/" if (codehash.PACKAGE_DIR / n).is_dir() else n + ".py" for n in names]
-    return seen
-
-
-@pytest.mark.parametrize("stage, modules", [("aggregate", ["aggregate.py"]), ("figures", ["figures.py"]),
-                                            ("analysis", ["tables.py", "lineage.py", "audit.py"]),
-                                            ("probe", ["probe.py"]), ("weights", ["weights.py"])])
-def test_code_stages_are_the_modules_their_commands_import(stage, modules):
-    # Training code reruns the training, and so everything after it; codehash.py's edits change the hashes.
-    upstream = {f for f in package_imports("train.py") if f.startswith(codehash.STAGES["training"])}
-    imported = set().union(*map(package_imports, modules)) - upstream - {"codehash.py"}
-    assert set(codehash.STAGES[stage]) == imported
 
 
 # ---- Validation ----
@@ -123,7 +94,39 @@ def test_duplicate_run_with_same_settings_is_one_run(workflow_copy):
 def test_second_name_for_an_algorithm_is_refused(workflow_copy):
     code, output = plan_with(*workflow_copy, lambda c: c["runs"][0]["algos"].append("symba-bn-olu"))
     assert code != 0
-    assert "lists algo 'symba-bn-olu'; write 'tff'" in output
+    assert "grid entry 'table1_ablation' (runs[0]): algo 'symba-bn-olu': write 'tff'" in output
+
+
+SHORT = {"name": "short", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff"], "seeds": [0],
+         "settings": {"epochs": 10}}
+
+
+@pytest.mark.parametrize("overlay, named", [
+    ({"runs": [{**SHORT, "settings": {"epochs": 10, "eval_epochs": [20]}}]},
+     "grid entry 'short' (runs[0]), run mnist5k/s/tff: settings.eval_epochs = [20]: each must be in 1..epochs=10"),
+    ({"runs": [{**SHORT, "settings": {"epochs": 10, "lr_schedule": "0:1e-3,8:1e-4,5:1e-5"}}]},
+     "grid entry 'short' (runs[0]), run mnist5k/s/tff: settings.lr_schedule = '0:1e-3,8:1e-4,5:1e-5': epochs must "
+     "increase"),
+    ({"runs": [{**SHORT, "archs": ["f"], "algos": ["pep"]}]},
+     "grid entry 'short' (runs[0]): algorithm 'pep' supports architectures t, not 'f'"),
+    ({"runs": [{**SHORT, "settings": {"epochs": 10, "lr": 0.1}}]},
+     "runs[0].settings (grid entry 'short'): Additional properties are not allowed ('lr' was unexpected) (allowed: "
+     "alpha, augment,"),
+    ({"runs": [{**SHORT, "archs": ["f"], "algos": ["symba-ln"]}],
+      "probe": {"dataset": "mnist5k", "arch": "f", "algos": ["symba-ln"], "epoch": 5}},
+     "probe.epoch = 5: run mnist5k/f/symba-ln/seed0 (grid entry 'short') keeps snapshots at epochs [10] only"),
+    ({"runs": [SHORT], "figures": {"fig6": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"], "epochs": [5]}}},
+     "figures.fig6: epoch 5 is not in eval_epochs [10] of run mnist5k/s/tff/seed0 (grid entry 'short')"),
+])
+def test_a_run_that_cannot_run_stops_the_plan_in_a_few_lines(workflow_copy, overlay, named):
+    """Settings the package would reject, an algorithm on an architecture it cannot train, an unknown key, a
+    probe or figure epoch that the runs do not keep: `snakemake -n` stops at once, naming entry, key and value."""
+    workdir, bin_dir = workflow_copy
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    result = snakemake(workdir, "-n", "--configfile", "overlay.yaml", bin_dir=bin_dir, check=False)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0 and named in output, output
+    assert len(output.splitlines()) <= 10, output
 
 
 # ---- What reruns when (a tiny grid, completed with a fake `trifecta train`) ----
@@ -135,9 +138,7 @@ def completed(tmp_path_factory):
     workdir = copy_workflow(root / "wf")
     bin_dir = make_bin(root / "bin", fake_trifecta=True)
     config = read_config(workdir)
-    config["runs"] = TINY_RUNS
-    for stage in ("probe", "figures", "audit"):  # they need real runs: see test_workflow_run.py
-        config[stage]["activate"] = False
+    config.update(runs=TINY_RUNS, **TINY_ANALYSIS)
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2", bin_dir=bin_dir)
     return workdir, bin_dir
@@ -236,38 +237,89 @@ def test_added_run_trains_only_itself(done):
     assert_reruns(rerun_plan(workdir, bin_dir)[0], ["mnist5k/t/pep/seed5"])
 
 
+def edit_code(workdir, module, text="\nEDITED = 1\n"):
+    with open(workdir / "src/trifecta" / module, "a") as f:
+        f.write(text)
+
+
 def test_training_code_edit_reruns_all_training(done):
     workdir, bin_dir = done
-    with open(workdir / "src/trifecta/models.py", "a") as f:
-        f.write("\n# an edit\n")
+    edit_code(workdir, "models.py")
     assert_reruns(rerun_plan(workdir, bin_dir)[0], ALL_RUNS)
 
 
 def test_aggregation_code_edit_reruns_only_the_tables(done):
     workdir, bin_dir = done
-    with open(workdir / "src/trifecta/aggregate.py", "a") as f:
-        f.write("\n# an edit\n")
+    edit_code(workdir, "aggregate.py")
     assert_reruns(rerun_plan(workdir, bin_dir)[0], [])
 
 
 def test_edit_outside_any_stage_reruns_nothing(done):
     workdir, bin_dir = done
-    with open(workdir / "src/trifecta/cli.py", "a") as f:
-        f.write("\n# an edit\n")
+    edit_code(workdir, "cli.py")
     assert rerun_plan(workdir, bin_dir)[0] == []
 
 
-def test_forced_run_reruns_it_and_the_tables(done):
+@pytest.mark.parametrize("module", ["algorithms/ff.py", "tables.py", "figures.py"])
+def test_a_comment_or_docstring_edit_reruns_nothing(done, module):
     workdir, bin_dir = done
-    jobs, _ = rerun_plan(workdir, bin_dir, "--forcerun", "results/train/mnist5k/s/vff/seed1/metrics.json")
-    assert_reruns(jobs, ["mnist5k/s/vff/seed1"])
-
-
-def test_deleted_result_is_rebuilt_by_train_all(done):
-    # A missing result behind up-to-date tables is not rebuilt by default (Snakemake treats it like a
-    # temporary file); the train_all target asks for every run.
-    workdir, bin_dir = done
-    (workdir / "results/train/mnist5k/s/vff/seed1/metrics.json").unlink()
+    path = workdir / "src/trifecta" / module
+    text = path.read_text()
+    path.write_text(text.replace('"""', '"""A docstring edit. ', 1) + "\n# a comment\n")
     assert rerun_plan(workdir, bin_dir)[0] == []
-    result = snakemake(workdir, "-n", "train_all", bin_dir=bin_dir)
-    assert planned_jobs(result) == [train_job("mnist5k/s/vff/seed1")]
+
+
+TABLES = {"make_table": 3, "make_scorecard": 1}
+LINEAGE = {"write_lineage": 1, "audit_results": 1}
+
+
+def rules_of(jobs) -> dict:
+    return dict(sorted(Counter(rule for rule, _ in jobs).items()))
+
+
+@pytest.mark.parametrize("module, rules", [
+    ("render.py", {**TABLES, **LINEAGE}),  # the tables' layout
+    ("lineage.py", {**TABLES, **LINEAGE}),  # tables, lineage and audit share the analysis code
+    ("cells.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # figures pick the best seed with it
+    ("figures.py", {"plot_figure": 5, **LINEAGE}),
+    ("probe.py", {"probe_layers": 4, "merge_probes": 1, "plot_figure": 1, **LINEAGE}),  # and Figure 8
+    ("weights.py", {"export_weights": 2, "plot_figure": 1, **LINEAGE}),  # and Figure 10
+])
+def test_analysis_code_edit_reruns_what_it_makes(done, module, rules):
+    workdir, bin_dir = done
+    edit_code(workdir, module)
+    assert rules_of(rerun_plan(workdir, bin_dir)[0]) == dict(sorted(rules.items()))
+
+
+@pytest.mark.parametrize("edit, rules", [
+    (lambda c: c["figures"]["fig6"].update(epochs=[1]), {"plot_figure": 1, **LINEAGE}),
+    (lambda c: c["probe"].update(epochs=3), {"probe_layers": 4, "merge_probes": 1, "plot_figure": 1, **LINEAGE}),
+    (lambda c: c["tables"]["stand_in"]["table2"]["epoch"].update({"10": 2}),
+     {"make_table": 1, "make_scorecard": 1, **LINEAGE}),  # Table 2 alone
+])
+def test_an_analysis_entry_edit_reruns_what_that_entry_makes(done, edit, rules):
+    workdir, bin_dir = done
+    config = read_config(workdir)
+    edit(config)
+    write_config(workdir, config)
+    assert rules_of(rerun_plan(workdir, bin_dir)[0]) == dict(sorted(rules.items()))
+
+
+def test_moved_data_dir_reruns_training(done):
+    workdir, bin_dir = done
+    config = read_config(workdir)
+    config["data_dir"] = "/scratch/data"
+    write_config(workdir, config)
+    jobs = rerun_plan(workdir, bin_dir)[0]
+    assert_reruns([job for job in jobs if job[0] != "download_data"], ALL_RUNS)
+    assert ("download_data", "/scratch/data/mnist5k.ok") in jobs
+
+
+def test_a_table_target_depends_only_on_that_tables_runs(done):
+    """Table 2's cells read mnist5k/s/tff (TFF/s, a stand-in for MNIST) and mnist5k/t/pep; Table 1 none here."""
+    workdir, bin_dir = done
+    jobs = rerun_plan(workdir, bin_dir, "table2", "--forceall")[0]
+    assert sorted(out for rule, out in jobs if rule == "train_model") == [
+        train_job(run)[1] for run in ["mnist5k/s/tff/seed0", "mnist5k/s/tff/seed1", "mnist5k/t/pep/seed0"]]
+    assert rules_of(jobs) == {"download_data": 1, "make_table": 1, "train_model": 3}
+    assert rules_of(rerun_plan(workdir, bin_dir, "table1", "--forceall")[0]) == {"make_table": 1}

@@ -1,6 +1,9 @@
-"""Real runs of the workflow on the CPU: a small variant of the embedded default, and (slow) the default itself."""
+"""Real runs of the workflow on the CPU: a small variant of the embedded default (with its report, interim
+results and reruns), and (slow) the embedded default itself."""
 
 import json
+import re
+import shutil
 import time
 
 import pandas as pd
@@ -8,6 +11,7 @@ import pytest
 import yaml
 
 from tests.workflow.smk import REPO, planned_jobs, snakemake
+from trifecta.registry import ARCHS, BASELINES
 
 RUN_COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "acc_last", "acc_last_k", "last_k", "run_dir",
                "identity_sha256"]
@@ -16,27 +20,57 @@ LAYER_COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "accuracy"
 SMALL = {
     "resources": {"gpu": 0, "threads": 1, "mem_mb": 2000},
     "runs": [{"name": "small", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff", "vff"], "seeds": [0, 1],
-              "settings": {"epochs": 1, "width": 0.0625, "batch_size": 100, "subset_train": 1000,
-                           "subset_test": 500}}],
+              "settings": {"epochs": 2, "eval_epochs": [1, 2], "width": 0.0625, "batch_size": 100,
+                           "subset_train": 1000, "subset_test": 500}}],
+    "tables": {"stand_in": {"table1": {"dataset": {"cifar10": "mnist5k"}, "epoch": {"100": 2}}}},
+    "probe": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"], "epoch": None, "epochs": 2, "gpu": 0,
+              "threads": 1},
     "figures": {"fig3": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"]},
-                "fig4": {"dataset": "mnist5k", "arch": "s", "algos": ["vff"]}},
+                "fig4": {"dataset": "mnist5k", "arch": "s", "algos": ["vff"]},
+                "fig8": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"], "epoch": None},
+                "fig10": {"dataset": "mnist5k", "arch": "s", "algos": ["tff", "vff"], "layers": [6], "epoch": None}},
 }
+FIGURES = ["fig3", "fig4", "fig8", "fig10"]
 
 
-def check_tables(workdir, runs, eval_epochs, layers_per_arch):
+def layers_per_evaluation(algo: str, arch: str) -> int:
+    """Rows of layers.csv per run and evaluation: every FF layer, or a baseline's output layer alone."""
+    return 1 if algo in BASELINES else ARCHS[arch].layers
+
+
+def grid_runs(config: dict) -> dict:
+    """(dataset, arch, algo, seed) -> evaluation epochs, for every run of a config's grid."""
+    return {(d, a, algo, s): sorted({*e["settings"].get("eval_epochs", []), e["settings"]["epochs"]})
+            for e in config["runs"] for d in e["datasets"] for a in e["archs"] for algo in e["algos"]
+            for s in e["seeds"]}
+
+
+def check_tables(workdir, runs: dict):
+    """runs.csv and layers.csv hold every run at each of its evaluation epochs, and nothing else."""
     table = pd.read_csv(workdir / "results/tables/runs.csv")
     assert list(table.columns) == RUN_COLUMNS
-    assert len(table) == len(runs) * len(eval_epochs)
-    assert set(zip(table.dataset, table.arch, table.algo, table.seed)) == set(runs)
-    assert set(table.epoch) == set(eval_epochs)
+    assert sorted(zip(table.dataset, table.arch, table.algo, table.seed, table.epoch)) == \
+        sorted((*run, epoch) for run, epochs in runs.items() for epoch in epochs)
     assert table.acc_last.between(0, 1).all()
-    ff = table[~table.algo.isin(["bp", "fa", "pep"])]
+    ff = table[~table.algo.isin(list(BASELINES))]
     assert ff.acc_last_k.between(0, 1).all()
     layers = pd.read_csv(workdir / "results/tables/layers.csv")
     assert list(layers.columns) == LAYER_COLUMNS
-    assert len(layers) == sum(layers_per_arch[arch] for _, arch, _, _ in runs) * len(eval_epochs)
+    assert len(layers) == sum(layers_per_evaluation(algo, arch) * len(epochs)
+                              for (_, arch, algo, _), epochs in runs.items())
     assert layers.accuracy.between(0, 1).all()
     return table
+
+
+def check_report(workdir, config):
+    """`snakemake --report` holds every table, the scorecard, the probe table, every figure and the audit."""
+    snakemake(workdir, "--configfile", config, "--report", "results/report.html")
+    report = (workdir / "results/report.html").read_text()
+    names = ["table1.html", "table2.html", "table3.html", "scorecard.md", "probe.csv", "audit.txt",
+             *[f"{fig}.png" for fig in FIGURES]]
+    missing = [name for name in names if name not in report]
+    assert not missing, missing
+    assert "Figure 3" in report and "Table 1" in report  # the captions
 
 
 def test_small_embedded_variant_end_to_end(workflow_copy):
@@ -44,40 +78,55 @@ def test_small_embedded_variant_end_to_end(workflow_copy):
     (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
     snakemake(workdir, "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
 
-    runs = [("mnist5k", "s", algo, seed) for algo in ("tff", "vff") for seed in (0, 1)]
-    check_tables(workdir, runs, [1], {"s": 6})
+    check_tables(workdir, grid_runs(SMALL))
     run_dir = workdir / "results/train/mnist5k/s/tff/seed0"
     for name in ("run.json", "steps.csv", "eval.csv", "ensemble.csv", "metrics.json"):
         assert (run_dir / name).is_file(), name
-    assert (workdir / "logs/train/mnist5k/s/tff/seed0.log").is_file()
+    log = (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
+    assert re.findall(r"epoch (\d)/2: loss", log) == ["1", "2"]  # a line per epoch
     record = json.loads((run_dir / "run.json").read_text())
     assert (workdir / "resources/checkpoints" / record["identity_sha256"]).is_dir()
+    for fig in FIGURES:
+        assert (workdir / "results/figures" / f"{fig}.png").stat().st_size > 0
+    scorecard = pd.read_csv(workdir / "results/tables/scorecard.csv")
+    assert len(scorecard) == 75 and (scorecard["verdict"].isna()).all()  # stand-ins are never judged
+    assert "PASSED" in (workdir / "results/audit.txt").read_text()
+    check_report(workdir, "small.yaml")
 
     again = snakemake(workdir, "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
     assert "Nothing to be done" in again.stdout + again.stderr
-    for name in ("fig3.png", "fig3.pdf", "fig4.png", "fig4.pdf"):
-        assert (workdir / "results/figures" / name).stat().st_size > 0
-    assert "PASSED" in (workdir / "results/audit.txt").read_text()
 
     # Editing plotting code reruns the figures (and the lineage and audit that cover them), nothing else.
     with open(workdir / "src/trifecta/figures.py", "a") as f:
-        f.write("\n# an edit\n")
+        f.write("\nEDITED = 1\n")
     plan = snakemake(workdir, "-n", "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
     rules = {rule for rule, _ in planned_jobs(plan)}
     assert "plot_figure" in rules and rules <= {"plot_figure", "write_lineage", "audit_results"}, rules
     (workdir / "src/trifecta/figures.py").write_text((REPO / "src/trifecta/figures.py").read_text())
 
+    # Interim results read the finished runs only: a run without metrics.json trains nothing.
+    unfinished = workdir / "results/train/mnist5k/s/vff/seed1/metrics.json"
+    kept = unfinished.read_bytes()
+    unfinished.unlink()
+    interim = snakemake(workdir, "interim", "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
+    assert {rule for rule, _ in planned_jobs(interim)} == {"interim"}
+    for table in ("table1", "table2", "table3"):
+        assert (workdir / f"results/interim/{table}.md").stat().st_size > 0
+    assert "(n=1/2)" in (workdir / "results/interim/table1.md").read_text()  # VFF: the cell FTL τ=2 / None
+    assert sorted(p.name for p in (workdir / "results/interim/figures").glob("*.png")) == ["fig3.png"]  # TFF's
+    unfinished.write_bytes(kept)
+
     # A rerun of a run whose metrics.json is gone (as after a failure) resumes from its checkpoint.
     target = "results/train/mnist5k/s/tff/seed0/metrics.json"
     snakemake(workdir, "--cores", "2", "--configfile", "small.yaml", "--forcerun", target, bin_dir=bin_dir)
     record = json.loads((run_dir / "run.json").read_text())
-    assert [r["from_epoch"] for r in record["resumes"]] == [1]
+    assert [r["from_epoch"] for r in record["resumes"]] == [2]
     assert (run_dir / "metrics.json").is_file()
 
 
 @pytest.mark.slow
 def test_embedded_default_end_to_end(workflow_copy):
-    """The README's first command: the embedded default on 2 cores (about 3-4 minutes on an idle machine)."""
+    """The README's first block: the embedded default on 2 cores, then its report."""
     workdir, bin_dir = workflow_copy
     plan = snakemake(workdir, "-n", "--cores", "2", "--configfile", "workflow/embedded.yaml", bin_dir=bin_dir)
     assert not any(rule == "train_model" and "mnist5k" not in out for rule, out in planned_jobs(plan))
@@ -85,13 +134,14 @@ def test_embedded_default_end_to_end(workflow_copy):
     snakemake(workdir, "--cores", "2", "--configfile", "workflow/embedded.yaml", bin_dir=bin_dir, timeout=1800)
     print(f"embedded default: {time.perf_counter() - start:.0f} s")
 
-    embedded = yaml.safe_load((REPO / "workflow/embedded.yaml").read_text())
-    runs = [(d, a, algo, s) for e in embedded["runs"] for d in e["datasets"] for a in e["archs"]
-            for algo in e["algos"] for s in e["seeds"]]
+    runs = grid_runs(yaml.safe_load((REPO / "workflow/embedded.yaml").read_text()))
     assert {algo for _, _, algo, _ in runs} >= {"tff", "vff", "fa", "pep", "bp"}
-    epochs = sorted({e for entry in embedded["runs"] for e in entry["settings"]["eval_epochs"]})
-    layers = pd.read_csv(workdir / "results/tables/layers.csv")
-    per_arch = layers.groupby("arch").layer.max().to_dict()
-    table = check_tables(workdir, runs, epochs, per_arch)
-    final = table[table.epoch == max(epochs)].groupby("algo").acc_last.mean()
+    table = check_tables(workdir, runs)
+    final = table[table.epoch == table.epoch.max()].groupby("algo").acc_last.mean()
     assert final["bp"] > 0.5 and final["tff"] > 0.3, final
+    assert "PASSED" in (workdir / "results/audit.txt").read_text()
+    assert (workdir / "results/tables/scorecard.csv").exists()
+    snakemake(workdir, "--configfile", "workflow/embedded.yaml", "--report", "results/report.html")
+    report = (workdir / "results/report.html").read_text()
+    assert all(f"fig{n}.png" in report for n in range(1, 11)) and "table3.html" in report
+    shutil.rmtree(workdir / "resources/checkpoints")  # 100s of MB in the temporary folder

@@ -1,95 +1,47 @@
 """Config validation, the run grid, code hashes and input functions, shared by the stages."""
 
-import importlib.util
-import itertools
+import hashlib
 import json
-import math
 import os
-import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+# The torch-free modules of this checkout's package (names, settings, the grid, code hashes): planning checks
+# every run with the package's own validation and never imports torch.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from trifecta import codehash, paper  # noqa: E402
+from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
+from trifecta.registry import Run  # noqa: E402
+
+problem = schema_problem(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+if problem:
+    raise WorkflowError(problem)
+validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+try:
+    GRID = Grid.from_config(config)
+except GridError as err:
+    raise WorkflowError(str(err)) from None
 
 
 # ---- Code hashes: Snakemake does not see edits inside src/, so rules carry a hash of their code as params ----
 
-
-def load_codehash():
-    """src/trifecta/codehash.py of this checkout, loaded by path (no torch import while planning)."""
-    path = Path(workflow.basedir) / "src" / "trifecta" / "codehash.py"
-    spec = importlib.util.spec_from_file_location("trifecta_codehash", path)
-    codehash = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(codehash)
-    return codehash
-
-
-CODEHASH = load_codehash()
 # Content hash of the package modules each stage depends on (codehash.STAGES), computed once per invocation.
-CODE_HASHES = {stage: CODEHASH.stage_hash(stage) for stage in CODEHASH.STAGES}
+CODE_HASHES = {stage: codehash.stage_hash(stage) for stage in codehash.STAGES}
 
 
 # ---- The grid ----
 
 TRAIN_METRICS = "results/train/{dataset}/{arch}/{algo}/seed{seed}/metrics.json"
 DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once the dataset is there
-ALIASES = {"symba-bn-olu": "tff", "ftl2-ln": "vff"}  # a second name would train the same runs twice
-
-
-def format_setting(value):
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
-
-
-def render_settings(settings):
-    """`--set key=value` arguments, sorted so that the params (and with them the rerun decision) are stable."""
-    return " ".join(
-        f"--set {shlex.quote(f'{key}={format_setting(value)}')}" for key, value in sorted(settings.items())
-    )
-
-
-def run_label(run):
-    dataset, arch, algo, seed = run
-    return f"{dataset}/{arch}/{algo}/seed{seed}"
-
-
-def build_grid(entries):
-    """Map each run (dataset, arch, algo, seed) to its grid entry; a run in two entries needs equal settings."""
-    runs, names = {}, set()
-    for entry in entries:
-        name = entry["name"]
-        if name in names:
-            raise WorkflowError(f"config: two grid entries in `runs` are named '{name}'")
-        names.add(name)
-        for algo in entry["algos"]:
-            if algo in ALIASES:
-                raise WorkflowError(
-                    f"config: grid entry '{name}' lists algo '{algo}'; write '{ALIASES[algo]}' "
-                    "(one name per algorithm, so that one run serves every table and figure)"
-                )
-        for run in itertools.product(entry["datasets"], entry["archs"], entry["algos"], entry["seeds"]):
-            first = runs.setdefault(run, entry)
-            mine, theirs = render_settings(entry["settings"]), render_settings(first["settings"])
-            if mine != theirs:
-                raise WorkflowError(
-                    f"config: run {run_label(run)} is in grid entries '{first['name']}' "
-                    f"({theirs}) and '{name}' ({mine}) with different settings; give it one set of settings"
-                )
-    return runs
-
-
-RUNS = build_grid(config["runs"])
 
 
 wildcard_constraints:
-    dataset="|".join(sorted({run[0] for run in RUNS})),
-    arch="|".join(sorted({run[1] for run in RUNS})),
-    algo="|".join(sorted({run[2] for run in RUNS}, key=len, reverse=True)),
+    dataset="|".join(sorted({run.dataset for run in GRID.runs})),
+    arch="|".join(sorted({run.arch for run in GRID.runs})),
+    algo="|".join(sorted({run.algo for run in GRID.runs}, key=len, reverse=True)),
     seed=r"\d+",
 
 
@@ -108,46 +60,42 @@ def get_final_output():
 def get_run_metrics(**only):
     """metrics.json (presence = complete) of every run in the grid, or of those matching `only`
     (e.g. dataset="cifar10", algo="tff")."""
-    paths = []
-    for dataset, arch, algo, seed in RUNS:
-        run = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed}
-        if all(run[key] == value for key, value in only.items()):
-            paths.append(TRAIN_METRICS.format(**run))
-    return paths
+    return [TRAIN_METRICS.format(**vars(run)) for run in GRID.select(**only)]
 
 
-def get_run_entry(wildcards):
-    key = (wildcards.dataset, wildcards.arch, wildcards.algo, int(wildcards.seed))
-    if key not in RUNS:
-        raise WorkflowError(f"run {run_label(key)} is not in the grid (`runs` in the config)")
-    return RUNS[key]
+def get_run(wildcards):
+    run = Run(wildcards.dataset, wildcards.arch, wildcards.algo, int(wildcards.seed))
+    if run not in GRID.runs:
+        raise WorkflowError(f"run {run.id} is not in the grid (`runs` in the config)")
+    return run
 
 
 def get_train_settings(wildcards):
     """Only this run's settings, so that editing another entry does not rerun it."""
-    return render_settings(get_run_entry(wildcards)["settings"])
+    return render_settings(GRID.runs[get_run(wildcards)]["settings"])
 
 
 def get_train_runtime(wildcards, attempt):
     """Minutes: start-up + epochs x per-epoch estimate x dataset scale, times the attempt (retries get longer)."""
-    entry, res = get_run_entry(wildcards), config["resources"]
-    per_epoch = entry.get("resources", {}).get("minutes_per_epoch", res["minutes_per_epoch"][wildcards.arch])
-    epochs = entry["settings"]["epochs"]
-    minutes = res["startup_minutes"] + epochs * per_epoch * res["dataset_scale"][wildcards.dataset]
-    return math.ceil(minutes * attempt)
+    return GRID.runtime_minutes(get_run(wildcards), attempt)
 
 
 def get_train_mem_mb(wildcards):
-    return get_run_entry(wildcards).get("resources", {}).get("mem_mb", config["resources"]["mem_mb"])
+    return GRID.runs[get_run(wildcards)].get("resources", {}).get("mem_mb", config["resources"]["mem_mb"])
 
 
 # ---- Analysis stages: tables, probes, figures, audit ----
 
 
 # tables.smk
+TABLES = ["table1", "table2", "table3"]
+TABLE_FILES = ["csv", "md", "tex", "html"]
+
+
 def get_analysis_outputs():
     """Every final output of the analysis stage under the current config: tables, probes, figures, audit."""
-    outputs = expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["csv", "md", "tex", "html"])
+    outputs = expand("results/tables/{table}.{ext}", table=TABLES, ext=TABLE_FILES)
+    outputs += ["results/tables/scorecard.csv", "results/tables/scorecard.md"]
     if get_probe_tables():
         outputs.append("results/tables/probe.csv")
     outputs += expand("results/figures/{fig}.{ext}", fig=get_configured_figures(), ext=["png", "pdf"])
@@ -156,35 +104,69 @@ def get_analysis_outputs():
     return outputs
 
 
-def get_stand_in():
-    """The `tables: stand_in:` mapping as JSON for `trifecta tables --stand-in`."""
-    return json.dumps(config["tables"]["stand_in"], sort_keys=True)
+def get_stand_in(wildcards=None):
+    """`tables: stand_in:` as JSON for `trifecta tables --stand-in`: one table's entry, or every table's."""
+    stand_in = config["tables"]["stand_in"]
+    if wildcards is not None:
+        stand_in = {k: v for k, v in stand_in.items() if k == wildcards.table}
+    return json.dumps(stand_in, sort_keys=True)
+
+
+def get_table_runs(table):
+    """The grid's runs that the cells of one table read (after stand-ins), every seed."""
+    needed = paper.table_runs(table, config["tables"]["stand_in"])
+    return [run for run in GRID.runs if (run.dataset, run.arch, run.algo) in needed]
+
+
+def get_table_metrics(wildcards):
+    return [TRAIN_METRICS.format(**vars(run)) for run in get_table_runs(wildcards.table)]
+
+
+def get_table_configured(wildcards):
+    return " ".join(run.id for run in get_table_runs(wildcards.table))
 
 
 def get_paper_values():
     """The transcribed paper values, relative to the working directory (a moved checkout reruns nothing)."""
-    return os.path.relpath(Path(workflow.basedir) / "src" / "trifecta" / "paper_values.csv")
+    return os.path.relpath(paper.PAPER_VALUES)
+
+
+# interim.smk
+def get_finished_runs():
+    """metrics.json of the grid's runs that have one now (while planning): what the interim results read."""
+    return [path for path in get_run_metrics() if os.path.exists(path)]
+
+
+def get_finished_state():
+    """A digest of the finished runs and their metrics.json's modification times: a run finishing (again)
+    reruns `interim`."""
+    state = {path: os.stat(path).st_mtime_ns for path in get_finished_runs()}
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def get_interim_figures():
+    """`trifecta interim --figures` JSON: the figures drawn from the tidy tables whose runs have all finished."""
+    finished = set(get_finished_runs())
+    done = {}
+    for name in FIGURES:
+        runs = GRID.figure_runs(name)
+        if name not in ("fig8", "fig10") and runs and all(TRAIN_METRICS.format(**vars(r)) in finished for r in runs):
+            done[name] = config["figures"][name]
+    return json.dumps(done, sort_keys=True)
 
 
 # probe.smk
 def get_probe_runs():
-    """metrics.json of the runs to probe: probe.dataset x probe.arch x probe.algos, every seed in the grid."""
+    """The runs to probe: probe.dataset x probe.arch x probe.algos, every seed in the grid."""
     probe = config["probe"]
     if not probe["activate"]:
         return []
-    return [
-        path
-        for algo in probe["algos"]
-        for path in get_run_metrics(dataset=probe["dataset"], arch=probe["arch"], algo=algo)
-    ]
+    return [run for algo in probe["algos"] for run in GRID.select(dataset=probe["dataset"], arch=probe["arch"], algo=algo)]
 
 
 def get_probe_tables():
     """Per-run probe tables, one per run to probe (results/probe/{dataset}/{arch}/{algo}/seed{seed}.csv)."""
-    return [
-        "results/probe/{}/{}/{}/{}.csv".format(*Path(path).parts[-5:-1])
-        for path in get_probe_runs()
-    ]
+    return [f"results/probe/{run.id}.csv" for run in get_probe_runs()]
 
 
 def get_probe_settings():
@@ -198,26 +180,16 @@ def get_probe_settings():
 
 
 # figures.smk
-FIGURES = [f"fig{n}" for n in range(1, 11)]
+FIGURES, STEP_FIGURES = paper.FIGURES, paper.STEP_FIGURES
 
 
 def get_configured_figures():
     """Names of the figures to make: activated, specified, and every run they need is in the grid."""
-    figures = config["figures"]
-    if not figures["activate"]:
-        return []
-    made = []
-    for name in FIGURES:
-        spec = figures.get(name)
-        if not spec or not all(
-            get_run_metrics(dataset=spec["dataset"], arch=spec["arch"], algo=algo)
-            for algo in spec["algos"]
-        ):
-            continue
-        if name == "fig8" and not is_probed(spec):
-            continue
-        made.append(name)
-    return made
+    return [
+        name
+        for name in FIGURES
+        if GRID.figure_runs(name) and (name != "fig8" or is_probed(config["figures"][name]))
+    ]
 
 
 def is_probed(spec):
@@ -230,21 +202,20 @@ def is_probed(spec):
     )
 
 
+def get_figure_metrics(wildcards):
+    """metrics.json of every run a figure draws (every seed: the best one is chosen when it is drawn)."""
+    return [TRAIN_METRICS.format(**vars(run)) for run in GRID.figure_runs(wildcards.fig)]
+
+
 def get_weight_files(wildcards):
     return expand("results/weights/{fig}/{algo}.npz", fig=wildcards.fig, algo=config["figures"][wildcards.fig]["algos"])
 
 
 def get_figure_inputs(wildcards):
-    spec = config["figures"][wildcards.fig]
-    inputs = {
-        "runs": "results/tables/runs.csv",
-        "layers": "results/tables/layers.csv",
-        "metrics": [
-            path
-            for algo in spec["algos"]
-            for path in get_run_metrics(dataset=spec["dataset"], arch=spec["arch"], algo=algo)
-        ],
-    }
+    inputs = {"runs": "results/tables/runs.csv", "layers": "results/tables/layers.csv"}
+    if wildcards.fig in STEP_FIGURES:
+        inputs["epoch_means"] = f"results/figures/data/{wildcards.fig}.epochs.csv"
+        inputs["steps"] = f"results/figures/data/{wildcards.fig}.steps.csv"
     if wildcards.fig == "fig8":
         inputs["probe"] = "results/tables/probe.csv"
     if wildcards.fig == "fig10":
@@ -264,16 +235,14 @@ def get_figure_args(wildcards):
         args += f" --epoch {spec['epoch']}"
     if spec.get("clamp") is not None:
         args += f" --clamp {spec['clamp']}"
-    if wildcards.fig == "fig8":
-        args += " --probe results/tables/probe.csv"
-    if wildcards.fig == "fig10":
-        args += " --weights " + " ".join(get_weight_files(wildcards))
     return args
 
 
-def get_figure_caption(wildcards):
-    """workflow/report/figN.rst, shown in the report through the template ../report/figure.rst."""
-    return (Path(workflow.basedir) / "workflow" / "report" / f"{wildcards.fig}.rst").read_text()
+def get_figure_data_args(wildcards):
+    """The figure's data files beyond runs.csv and layers.csv, as `trifecta figure` options (also its inputs)."""
+    inputs = get_figure_inputs(wildcards)
+    options = {"epoch_means": "--epoch-means", "steps": "--steps", "probe": "--probe", "weights": "--weights"}
+    return " ".join(f"{options[k]} {' '.join(v) if isinstance(v, list) else v}" for k, v in inputs.items() if k in options)
 
 
 def get_weight_args(wildcards):
@@ -285,7 +254,7 @@ def get_weight_args(wildcards):
 
 # audit.smk
 def get_lineage_fragments():
-    fragments = ["results/tables/tables.lineage.json"]
+    fragments = expand("results/tables/{table}.lineage.json", table=TABLES)
     if get_probe_tables():
         fragments.append("results/tables/probe.lineage.json")
     fragments += expand("results/figures/{fig}.lineage.json", fig=get_configured_figures())

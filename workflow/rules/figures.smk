@@ -16,7 +16,7 @@ rule plot_figure:
     params:
         code=CODE_HASHES["figures"],
         args=get_figure_args,
-        caption=get_figure_caption,
+        data=get_figure_data_args,
     log:
         "logs/figures/{fig}.log",
     wildcard_constraints:
@@ -26,7 +26,7 @@ rule plot_figure:
         "../../envs/torch.yaml"
     shell:
         "trifecta figure --name {wildcards.fig} --runs {input.runs} --layers {input.layers} {params.args}"
-        " --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
+        " {params.data} --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
 
 
 # Figure 10's weight matrices, exported from the best seed's snapshot so that figures never read checkpoints.

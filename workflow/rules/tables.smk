@@ -1,40 +1,66 @@
-# Tables 1-3 beside the paper's values, and what every analysis rule file contributes to `rule all`.
+# Tables 1-3 beside the paper's values, one job per table (each waits only for its own runs), and the scorecard.
 
 
-rule make_tables:
+rule make_table:
     input:
-        runs="results/tables/runs.csv",
+        metrics=get_table_metrics,
         paper=get_paper_values(),
     output:
-        table1=report(
-            "results/tables/table1.html",
-            caption="../report/table1.rst",
+        csv="results/tables/{table}.csv",
+        md="results/tables/{table}.md",
+        tex="results/tables/{table}.tex",
+        html=report(
+            "results/tables/{table}.html",
+            caption="../report/table.rst",
             category="Tables",
-            labels={"table": "Table 1"},
+            labels={"table": "{table}"},
         ),
-        table2=report(
-            "results/tables/table2.html",
-            caption="../report/table2.rst",
-            category="Tables",
-            labels={"table": "Table 2"},
-        ),
-        table3=report(
-            "results/tables/table3.html",
-            caption="../report/table3.rst",
-            category="Tables",
-            labels={"table": "Table 3"},
-        ),
-        other=expand("results/tables/table{n}.{ext}", n=[1, 2, 3], ext=["csv", "md", "tex"]),
-        lineage="results/tables/tables.lineage.json",
+        lineage="results/tables/{table}.lineage.json",
     params:
         code=CODE_HASHES["analysis"],
-        configured=get_run_metrics(),
-        stand_in=get_stand_in(),
+        configured=get_table_configured,
+        stand_in=get_stand_in,
     log:
-        "logs/tables/make_tables.log",
+        "logs/tables/{table}.log",
+    wildcard_constraints:
+        table="|".join(TABLES),
     localrule: True
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta tables --runs {input.runs} --paper-values {input.paper} --configured {params.configured}"
-        " --stand-in {params.stand_in:q} --train-dir results/train --out-dir results/tables > {log} 2>&1"
+        "trifecta tables --table {wildcards.table} --metrics {input.metrics} --paper-values {input.paper}"
+        " --configured {params.configured} --stand-in {params.stand_in:q} --train-dir results/train"
+        " --out-dir results/tables > {log} 2>&1"
+
+
+rule make_scorecard:
+    input:
+        expand("results/tables/{table}.csv", table=TABLES),
+    output:
+        csv="results/tables/scorecard.csv",
+        md=report("results/tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"),
+    params:
+        code=CODE_HASHES["analysis"],
+    log:
+        "logs/tables/scorecard.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "trifecta scorecard --tables {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+# `snakemake table1` trains only Table 1's runs and makes only Table 1 (likewise table2, table3).
+rule table1:
+    input:
+        expand("results/tables/table1.{ext}", ext=TABLE_FILES),
+
+
+rule table2:
+    input:
+        expand("results/tables/table2.{ext}", ext=TABLE_FILES),
+
+
+rule table3:
+    input:
+        expand("results/tables/table3.{ext}", ext=TABLE_FILES),

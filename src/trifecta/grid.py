@@ -1,0 +1,167 @@
+"""The runs a workflow config describes, each checked with the package's own validation while planning. No torch.
+
+    grid = Grid.from_config(config)          # raises GridError naming the entry, the key, the value and why
+    grid.runs                                # {registry.Run: grid entry}
+    grid.settings(run)                       # that run's resolved TrainConfig
+
+The workflow (workflow/rules/common.smk), `trifecta status` and the GPU-hour benchmark read the grid here, so
+a run's settings, its runtime estimate and the checks of the `probe:` and `figures:` blocks have one home.
+"""
+
+import itertools
+import math
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trifecta.config import ConfigError, TrainConfig, format_value, settings_config
+from trifecta.registry import Run, canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
+
+
+class GridError(ValueError):
+    """The config's grid, probe or figures block cannot be run as written."""
+
+
+def render_settings(settings: dict) -> str:
+    """`--set key=value` arguments, sorted so that the rule's params (and with them reruns) are stable."""
+    return " ".join(f"--set {shlex.quote(f'{k}={format_value(v)}')}" for k, v in sorted(settings.items()))
+
+
+@dataclass
+class Grid:
+    config: dict
+    runs: dict[Run, dict] = field(default_factory=dict)  # run -> its grid entry
+    _settings: dict = field(default_factory=dict)  # (entry name, algo, dataset) -> TrainConfig
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Grid":
+        grid = cls(config)
+        names = set()
+        for i, entry in enumerate(config["runs"]):
+            name = entry["name"]
+            if name in names:
+                raise GridError(f"config: two grid entries in `runs` are named '{name}'")
+            names.add(name)
+            for dataset, arch, algo, seed in itertools.product(entry["datasets"], entry["archs"], entry["algos"],
+                                                               entry["seeds"]):
+                grid._add(Run(dataset, arch, algo, seed), entry, i)
+        grid._check_probe()
+        grid._check_figures()
+        return grid
+
+    def _add(self, run: Run, entry: dict, index: int) -> None:
+        where = f"config: grid entry '{entry['name']}' (runs[{index}])"
+        if canonical_name(run.algo) != run.algo:
+            raise GridError(f"{where}: algo '{run.algo}': write '{canonical_name(run.algo)}' "
+                            "(one name per algorithm, so that one run serves every table and figure)")
+        try:
+            check_combination(run.algo, run.arch)
+            get_dataset(run.dataset)
+        except ValueError as err:
+            raise GridError(f"{where}: {err}") from None
+        key = (entry["name"], run.algo, run.dataset)
+        if key not in self._settings:
+            try:
+                self._settings[key] = settings_config(entry["settings"], run.algo, run.dataset)
+            except ConfigError as err:
+                value = err.value if err.key not in entry["settings"] else entry["settings"][err.key]
+                raise GridError(f"{where}, run {run.dataset}/{run.arch}/{run.algo}: settings.{err.key} = "
+                                f"{value!r}: {err.why}") from None
+        first = self.runs.setdefault(run, entry)
+        mine, theirs = render_settings(entry["settings"]), render_settings(first["settings"])
+        if mine != theirs:
+            raise GridError(f"config: run {run.id} is in grid entries '{first['name']}' ({theirs}) and "
+                            f"'{entry['name']}' ({mine}) with different settings; give it one set of settings")
+
+    def settings(self, run: Run) -> TrainConfig:
+        entry = self.runs[run]
+        return self._settings[(entry["name"], run.algo, run.dataset)]
+
+    def select(self, **only) -> list[Run]:
+        """Runs of the grid whose fields equal `only` (e.g. dataset="cifar10", algo="tff"), in config order."""
+        return [run for run in self.runs if all(getattr(run, k) == v for k, v in only.items())]
+
+    def runtime_minutes(self, run: Run, attempt: int = 1) -> int:
+        """SLURM --time: start-up + epochs x minutes per epoch x dataset size relative to CIFAR-10, x attempt."""
+        res, entry = self.config["resources"], self.runs[run]
+        per_epoch = entry.get("resources", {}).get("minutes_per_epoch", res["minutes_per_epoch"][run.arch])
+        scale = math.ceil(get_dataset(run.dataset).scale * 10) / 10  # rounded up to a tenth
+        return math.ceil((res["startup_minutes"] + self.settings(run).epochs * per_epoch * scale) * attempt)
+
+    # ---- The analysis blocks against the grid ----
+
+    def _check_probe(self) -> None:
+        probe = self.config.get("probe", {})
+        if not probe.get("activate"):
+            return
+        for algo in probe["algos"]:
+            if parse_ff_name(algo) is None:
+                raise GridError(f"config: probe.algos: '{algo}' is not a Forward-Forward algorithm (probes read "
+                                "goodness layers)")
+            for run in self.select(dataset=probe["dataset"], arch=probe["arch"], algo=algo):
+                kept = self.settings(run).snapshot_epochs
+                if probe.get("epoch") is not None and probe["epoch"] not in kept:
+                    raise GridError(f"config: probe.epoch = {probe['epoch']}: run {run.id} (grid entry "
+                                    f"'{self.runs[run]['name']}') keeps snapshots at epochs {kept} only; add it to "
+                                    "that entry's settings.snapshot_epochs or change probe.epoch")
+
+    def figure_runs(self, name: str) -> list[Run] | None:
+        """Every run a configured figure draws, or None when the figure is off or a run is not in the grid."""
+        figures = self.config.get("figures", {})
+        spec = figures.get(name)
+        if not figures.get("activate") or not spec:
+            return None
+        runs = [self.select(dataset=spec["dataset"], arch=spec["arch"], algo=algo) for algo in spec["algos"]]
+        return None if not all(runs) else [run for group in runs for run in group]
+
+    def _check_figures(self) -> None:
+        for name, spec in self.config.get("figures", {}).items():
+            runs = self.figure_runs(name) if name != "activate" else None
+            if not runs:
+                continue
+            layers = get_arch(spec["arch"]).layers
+            for layer in spec.get("layers", []):
+                if layer > layers:
+                    raise GridError(f"config: figures.{name}.layers: layer {layer}, but arch '{spec['arch']}' has "
+                                    f"{layers} layers")
+            needed = {"fig6": ("eval_epochs", spec.get("epochs", [])), "fig9": ("eval_epochs", [spec.get("epoch")]),
+                      "fig10": ("snapshot_epochs", [spec.get("epoch")])}.get(name)
+            if needed is None:
+                continue
+            kind, epochs = needed
+            for run in runs:
+                kept = getattr(self.settings(run), kind)
+                missing = [e for e in epochs if e is not None and e not in kept]
+                if missing:
+                    raise GridError(f"config: figures.{name}: epoch {missing[0]} is not in {kind} {kept} of run "
+                                    f"{run.id} (grid entry '{self.runs[run]['name']}')")
+
+
+# ---- Config file against its schema, in a few lines ----
+
+def schema_problem(config: dict, schema_path: Path) -> str | None:
+    """The first schema violation as `config: KEY.PATH: what is wrong (allowed: ...)`, or None."""
+    import jsonschema  # Snakemake's dependency; only planning needs it
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path).replace(".[", "[")
+    allowed = ""
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+    elif error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+    elif error.validator == "pattern":
+        allowed = f"names matching {error.validator_value}"
+    elif error.validator == "required":
+        allowed = ", ".join(error.validator_value)
+    hint = f" (allowed: {allowed})" if allowed else ""
+    where = path or "top level"
+    if len(error.absolute_path) > 1 and error.absolute_path[0] == "runs":  # name the grid entry
+        entry = config["runs"][error.absolute_path[1]]
+        where += f" (grid entry '{entry.get('name')}')" if isinstance(entry, dict) else ""
+    return f"config: {where}: {error.message}{hint}"
+
