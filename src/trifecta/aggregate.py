@@ -82,14 +82,10 @@ def main(argv=None) -> int:
     p.add_argument("--epochs-out", type=Path, help="epochs.csv: epoch means of the step metrics per layer")
     p.add_argument("--steps-out", type=Path, help="steps.csv: every k-th step's metrics per layer")
     args = p.parse_args(argv)
-    if args.out or args.layers_out:
-        runs, layers = collect(args.runs)
-        _write(runs, args.out)
-        _write(layers, args.layers_out)
-    if args.epochs_out or args.steps_out:
-        epochs, steps = collect_steps(args.runs)
-        _write(epochs, args.epochs_out)
-        _write(steps, args.steps_out)
+    for make, outputs in [(collect, (args.out, args.layers_out)), (collect_steps, (args.epochs_out, args.steps_out))]:
+        if any(outputs):
+            for frame, path in zip(make(args.runs), outputs):
+                _write(frame, path)
     print(f"{len(args.runs)} runs collected into " + ", ".join(
         str(p) for p in (args.out, args.layers_out, args.epochs_out, args.steps_out) if p))
     return 0

@@ -1,4 +1,4 @@
-"""Audit the lineage end to end: `trifecta audit results/lineage.json [--out results/audit.txt]`.
+"""Audit the lineage end to end: `trifecta audit [results/lineage.json] [--out results/audit.txt]`.
 
 Checks, each failure naming the artefact and the file:
 1. every file hash in the lineage matches the file on disk (tables, figures, derived CSVs, and each run's
@@ -213,7 +213,8 @@ def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trifecta audit", description=__doc__.split("\n\n")[0])
-    p.add_argument("lineage", type=Path, help="results/lineage.json from `trifecta lineage`")
+    p.add_argument("lineage", type=Path, nargs="?", default=Path("results/lineage.json"),
+                   help="the lineage from `trifecta lineage` (default: results/lineage.json)")
     p.add_argument("--out", type=Path, help="write the audit report here (only when it passes)")
     return p
 

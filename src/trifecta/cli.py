@@ -1,30 +1,59 @@
-"""The `trifecta` command: one subcommand per stage, each a thin wrapper around a module's main()."""
+"""The `trifecta` command: one subcommand per stage, each a thin wrapper around a module's main().
+
+    trifecta --help | --version | COMMAND --help
+"""
 
 import importlib
+import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-# subcommand -> module whose main(argv) implements it
+# subcommand -> (module whose main(argv) implements it, what it does)
 COMMANDS = {
-    "train": "trifecta.train",
-    "download": "trifecta.download",
-    "collect": "trifecta.aggregate",
-    "tables": "trifecta.tables",
-    "scorecard": "trifecta.scorecard",
-    "interim": "trifecta.interim",
-    "probe": "trifecta.probe",
-    "export-weights": "trifecta.weights",
-    "figure": "trifecta.figures",
-    "lineage": "trifecta.lineage",
-    "audit": "trifecta.audit",
+    "train": ("trifecta.train", "train one run (dataset, architecture, algorithm, seed) into a run directory"),
+    "selftest": ("trifecta.selftest", "check this machine's training path before a grid runs (the preflight)"),
+    "download": ("trifecta.download", "fetch datasets into the data directory (once, on a machine with internet)"),
+    "status": ("trifecta.status", "every run of a grid: state, epochs, accuracy, ETA, SLURM job, hours left"),
+    "collect": ("trifecta.aggregate", "finished runs -> runs.csv, layers.csv and step tables"),
+    "tables": ("trifecta.tables", "Tables 1-3 beside the paper's values"),
+    "scorecard": ("trifecta.scorecard", "judge every table cell: reproduced, not reproduced or inconclusive"),
+    "interim": ("trifecta.interim", "tables and figures of a running grid from the runs finished so far"),
+    "probe": ("trifecta.probe", "probing classifiers on each layer's frozen features (Figure 8)"),
+    "export-weights": ("trifecta.weights", "one layer's weights from a kept snapshot (Figure 10)"),
+    "figure": ("trifecta.figures", "one of Figures 1-10 from the collected tables"),
+    "lineage": ("trifecta.lineage", "every table cell and figure -> its runs and file hashes"),
+    "audit": ("trifecta.audit", "re-verify the lineage: hashes, recomputed cells, provenance, logs"),
 }
+
+
+def package_version() -> str:
+    try:
+        return version("trifecta")
+    except PackageNotFoundError:  # run from a checkout without installing it
+        return "unknown (not installed)"
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: trifecta COMMAND [options]   (trifecta COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "  --help      this list", "  --version   the package's version"]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: trifecta {{{','.join(COMMANDS)}}} ... (trifecta COMMAND --help for details)", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    module = importlib.import_module(COMMANDS[argv[0]])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage())
+        return 0
+    if argv[:1] == ["--version"]:
+        print(f"trifecta {package_version()}")
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        print(usage() + ("" if not argv else f"\n\ntrifecta: error: unknown command '{argv[0]}'"), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
         return module.main(argv[1:])
     except (ValueError, RuntimeError, OSError) as err:  # configuration, data and checkpoint errors

@@ -220,6 +220,14 @@ def describe_settings() -> list[tuple[str, str, str]]:
     return rows
 
 
+def format_duration(seconds: float | None) -> str:
+    """12m05s under an hour, 3h02m above; "—" for None (progress lines, `trifecta status`)."""
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 def format_value(value) -> str:
     """A setting's value as `--set key=VALUE` takes it."""
     if isinstance(value, bool):

@@ -24,4 +24,7 @@ def main(argv=None) -> int:
             data.download_dataset(name, args.data_dir)
         train, test = data.load_dataset(name, args.data_dir)
         print(f"{name}: {len(train.labels)} train / {len(test.labels)} test images in {args.data_dir}")
+        if args.check:
+            for rel, digest in data.dataset_checksums(name, args.data_dir).items():
+                print(f"  {digest}  {rel}")
     return 0

@@ -123,13 +123,18 @@ def fig2(ctx: Context):
     last = int(max(s["layer"].max() for s in steps.values()))
     shown = ctx.show_layers or [1, last]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.4), sharey=True, squeeze=False)
-    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
     for ax, layer in zip(axes[0], shown):
-        sns.lineplot(frame[frame["layer"] == layer], x="step", y="grad_norm", hue="algorithm", ax=ax,
-                     linewidth=0.6, estimator=None)
-        log_axis(ax)
-        ax.set(title=f"layer {layer}", xlabel="training step", ylabel=GRAD)
+        grad_norms_by_algorithm(ax, steps, layer)
     return fig
+
+
+def grad_norms_by_algorithm(ax, steps: dict, layer: int) -> None:
+    """One layer's gradient norm at each step, one line per algorithm, log scale."""
+    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
+    sns.lineplot(frame[frame["layer"] == layer], x="step", y="grad_norm", hue="algorithm", ax=ax, linewidth=0.6,
+                 estimator=None)
+    log_axis(ax)
+    ax.set(title=f"layer {layer}", xlabel="training step", ylabel=GRAD)
 
 
 def fig3(ctx: Context):
@@ -182,11 +187,7 @@ def fig7(ctx: Context):
     sns.move_legend(left, "upper left", bbox_to_anchor=(1.01, 1), title="layer", fontsize="small")
     log_axis(left)
     left.set(title=f"{algo_label(ctx.algos[0])}: every layer", xlabel="training step", ylabel=GRAD)
-    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()])
-    frame = frame[frame["layer"] == layer]
-    sns.lineplot(frame, x="step", y="grad_norm", hue="algorithm", ax=right, linewidth=0.6, estimator=None)
-    log_axis(right)
-    right.set(title=f"layer {layer}", xlabel="training step", ylabel=GRAD)
+    grad_norms_by_algorithm(right, steps, layer)
     return fig
 
 

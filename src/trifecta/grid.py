@@ -94,6 +94,10 @@ class Grid:
         probe = self.config.get("probe", {})
         if not probe.get("activate"):
             return
+        try:
+            get_dataset(probe["dataset"]), get_arch(probe["arch"])
+        except ValueError as err:
+            raise GridError(f"config: probe: {err}") from None
         for algo in probe["algos"]:
             if parse_ff_name(algo) is None:
                 raise GridError(f"config: probe.algos: '{algo}' is not a Forward-Forward algorithm (probes read "
@@ -116,7 +120,13 @@ class Grid:
 
     def _check_figures(self) -> None:
         for name, spec in self.config.get("figures", {}).items():
-            runs = self.figure_runs(name) if name != "activate" else None
+            if name == "activate":
+                continue
+            try:
+                get_dataset(spec["dataset"]), get_arch(spec["arch"])
+            except ValueError as err:
+                raise GridError(f"config: figures.{name}: {err}") from None
+            runs = self.figure_runs(name)
             if not runs:
                 continue
             layers = get_arch(spec["arch"]).layers
@@ -135,6 +145,30 @@ class Grid:
                 if missing:
                     raise GridError(f"config: figures.{name}: epoch {missing[0]} is not in {kind} {kept} of run "
                                     f"{run.id} (grid entry '{self.runs[run]['name']}')")
+
+
+# ---- Config files ----
+
+def load_config(paths) -> dict:
+    """config.yaml and `--configfile` overlays merged as Snakemake merges them: a mapping key by key (recursively),
+    anything else (e.g. the list `runs`) replaced whole."""
+    import yaml
+
+    def merge(base: dict, over: dict) -> dict:
+        for key, value in over.items():
+            base[key] = merge(dict(base.get(key) or {}), value) if isinstance(value, dict) else value
+        return base
+
+    config = {}
+    for path in paths:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise GridError(f"{path}: {err}") from None
+        if not isinstance(loaded, dict):
+            raise GridError(f"{path}: not a YAML mapping of config keys")
+        config = merge(config, loaded)
+    return config
 
 
 # ---- Config file against its schema, in a few lines ----

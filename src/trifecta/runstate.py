@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from trifecta import checkpoint, provenance
+from trifecta.config import format_duration
 
 log = logging.getLogger("trifecta.train")
 EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
@@ -193,7 +194,7 @@ class RunState:
         separation = "" if trainer.step_metrics[1] != "separation" else \
             f", last-layer separation {values[:, -1, 1].nanmean().item():.4g}"
         log.info("epoch %d/%d: loss %.4g%s, %.1f s, lr %g, ETA %s", epoch, self.spec.cfg.epochs, loss, separation,
-                 seconds, lr, _duration(left))
+                 seconds, lr, format_duration(left))
 
     def evaluation(self, epoch: int, result: dict, last_k: int) -> None:
         append_rows(self.out / "eval.csv", EVAL_COLUMNS,
@@ -244,8 +245,3 @@ def summarize(out: Path, spec) -> dict:
         for row in csv.DictReader(f):
             evals[row["epoch"]][f"acc_last{row['last_k']}"] = float(row["accuracy"]) if row["accuracy"] else None
     return {"identity": spec.identity, "identity_sha256": spec.identity_hash, "evals": evals}
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

@@ -13,7 +13,6 @@ layer), metrics.json (summary, written last: its presence means the run is compl
 import argparse
 import functools
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,25 +22,24 @@ from trifecta import codehash, data, provenance
 from trifecta.algorithms import build_trainer
 from trifecta.config import TrainConfig, build_config, settings_help
 from trifecta.evaluate import evaluate
-from trifecta.recipe import resolve_device
-from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, check_combination, get_dataset
+from trifecta.recipe import add_device_options, resolve_device
+from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, Run, check_combination, get_dataset
 from trifecta.runstate import RunState, StopRequest, TrainingInterrupted
 
 log = logging.getLogger("trifecta.train")
 
 
-@dataclass
-class RunSpec:
-    dataset: str
-    arch: str
-    algo: str
-    seed: int
+@dataclass(frozen=True)
+class RunSpec(Run):
+    """A run (registry.Run: dataset, arch, algo, seed) with where and how to train it."""
+
     out_dir: Path
     data_dir: Path
     cfg: TrainConfig
     device: str = "auto"
     deterministic: bool = False
     checkpoint_dir: Path | None = None  # default: OUT/checkpoints
+    config_file: Path | None = None  # the settings file given with --config (its edits make the run dirty)
 
     @functools.cached_property
     def identity(self) -> dict:
@@ -91,7 +89,7 @@ def train(spec: RunSpec) -> dict:
         test_loader = data.DeviceLoader(test_split, info, 8192, device)
         trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
         facts = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
-                                      training_code=spec.identity["training_code"],
+                                      training_code=spec.identity["training_code"], config_file=spec.config_file,
                                       data_checksums=data.dataset_checksums(spec.dataset, spec.data_dir))
         first, partial = run.start(trainer, loader, {**facts, "n_train": len(loader.labels),
                                                      "n_test": len(test_loader.labels)})
@@ -136,21 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="YAML file of settings (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set epochs=200 --set lr_schedule=0:1e-3,150:1e-4")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_options(p)
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bitwise repeatable on CPU)")
     p.add_argument("--checkpoint-dir", type=Path, help="checkpoint root (default OUT/checkpoints)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
-                   args.device, args.deterministic, args.checkpoint_dir)
+                   args.device, args.deterministic, args.checkpoint_dir, args.config)
     try:
         train(spec)
     except TrainingInterrupted as stopped:

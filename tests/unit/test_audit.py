@@ -121,13 +121,6 @@ def test_identity_disagreement_is_caught(results, capsys):
     assert code == 1 and "training_code_sha256 differs from metrics.json's" in out
 
 
-def test_lineage_refuses_unknown_runs_and_missing_outputs(tmp_path):
-    with pytest.raises(ValueError, match="no fragment gives"):
-        lineage.build_lineage([{"artefacts": [{"kind": "figure", "id": "fig1", "runs": ["a/b/c/seed0"]}], "runs": {}}])
-    with pytest.raises(ValueError, match="does not exist"):
-        lineage.build_lineage([{"artefacts": [], "runs": {}, "outputs": [str(tmp_path / "nope.png")]}])
-
-
 def test_missing_provenance_fields_are_named():
     assert audit.missing_provenance({}) == [
         "git.commit", "git.dirty", "source_sha256", "training_code_sha256", "versions.python", "versions.torch",

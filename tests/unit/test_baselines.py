@@ -10,12 +10,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trifecta import checkpoint, data
-from trifecta.algorithms import build_trainer
+from tests.conftest import signal_on_call
+from trifecta.algorithms import TRAINERS, build_trainer
 from trifecta.algorithms.bp import BPNet
 from trifecta.algorithms.fa import FALinear, FANet, FeedbackAlignment
 from trifecta.cli import main as cli
 from trifecta.config import TrainConfig, build_config
 from trifecta.registry import DATASETS, Dataset
+from trifecta.runstate import TrainingInterrupted
 from trifecta.train import RunSpec, train
 
 CIFAR10, MNIST = DATASETS["cifar10"], DATASETS["mnist"]
@@ -99,7 +101,7 @@ def test_fa_lowers_the_loss_on_real_digits():
 
 # ---- PEPITA ----
 
-TINY = Dataset("tiny", 3, (1, 2, 2), (0.5,), (0.25,), 6)  # PEPITA works on pixels: x * 0.25 + 0.5
+TINY = Dataset("tiny", 3, (1, 2, 2), (0.5,), (0.25,), 6, 6)  # PEPITA works on pixels: x * 0.25 + 0.5
 
 
 def test_pepita_step_equals_the_hand_computed_update():
@@ -247,3 +249,20 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, algo):
     assert resumed["evals"] == full["evals"]
     assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")
     assert json.loads((tmp_path / "part" / "run.json").read_text())["resumes"][-1]["from_epoch"] == 1
+
+
+@pytest.mark.parametrize("algo", ["bp", "fa", "pep"])
+def test_a_run_stopped_mid_epoch_resumes_with_the_same_draws(tmp_path, algo, monkeypatch):
+    """SIGTERM in the middle of epoch 2 (10 steps): the partial epoch is checkpointed with the loader's state, so
+    the rerun continues with the same batches, augmentation and PEPITA's dropout masks as an uninterrupted run."""
+    small = ["subset_train=640", "augment=true"]
+    _, full = run(tmp_path, algo, "full", small)
+    with monkeypatch.context() as m:
+        signal_on_call(m, TRAINERS[algo], "train_step", 10 + 4)
+        with pytest.raises(TrainingInterrupted, match="during epoch 2: saved .* after 4 of 10 steps"):
+            run(tmp_path, algo, "part", small)
+    _, resumed = run(tmp_path, algo, "part", small)
+    assert resumed["evals"] == full["evals"]
+    assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")
+    assert json.loads((tmp_path / "part" / "run.json").read_text())["resumes"][-1]["checkpoint"] == \
+        "resume_epoch_0001_step_0004.pt"

@@ -198,7 +198,7 @@ def test_take_subset_returns_split_unchanged(n):
 
 
 def test_normalize_maps_mean_to_zero_and_matches_formula():
-    info = Dataset("toy", 10, (3, 2, 2), (0.2, 0.4, 0.6), (0.1, 0.2, 0.3), 4)
+    info = Dataset("toy", 10, (3, 2, 2), (0.2, 0.4, 0.6), (0.1, 0.2, 0.3), 4, 4)
     images = torch.tensor([51, 102, 153], dtype=torch.uint8).view(1, 3, 1, 1).expand(4, 3, 2, 2)  # mean * 255
     out = data.normalize(images, info)
     assert out.dtype == torch.float32 and out.shape == images.shape
@@ -211,7 +211,7 @@ def test_normalize_maps_mean_to_zero_and_matches_formula():
 def test_normalize_with_data_stats_gives_zero_mean_unit_std():
     x = torch.randint(0, 256, (500, 3, 8, 8), dtype=torch.uint8)
     f = x.double() / 255
-    info = Dataset("toy", 10, (3, 8, 8), tuple(f.mean((0, 2, 3)).tolist()), tuple(f.std((0, 2, 3)).tolist()), 500)
+    info = Dataset("toy", 10, (3, 8, 8), tuple(f.mean((0, 2, 3)).tolist()), tuple(f.std((0, 2, 3)).tolist()), 500, 500)
     out = data.normalize(x, info)
     torch.testing.assert_close(out.mean((0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.std((0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
@@ -313,3 +313,30 @@ def test_batch_indices_without_generator_keeps_order_and_partial_batch():
     batches = data.batch_indices(103, 10, None, "cpu")
     assert [len(b) for b in batches] == [10] * 10 + [3]
     assert torch.equal(torch.cat(batches), torch.arange(103))
+
+
+# ---- The download command ----
+
+def test_download_command_on_files_already_there(fake, tmp_path, capsys):
+    from trifecta.cli import main as cli
+
+    fake("mnist")
+    assert cli(["download", "--dataset", "mnist", "--data-dir", str(tmp_path)]) == 0
+    assert f"mnist: 20 train / 10 test images in {tmp_path}" in capsys.readouterr().out
+    assert cli(["download", "--dataset", "mnist", "--data-dir", str(tmp_path), "--check"]) == 0
+    out = capsys.readouterr().out
+    for rel, digest in data.dataset_checksums("mnist", tmp_path).items():
+        assert f"  {digest}  {rel}" in out
+
+
+def test_download_command_names_an_unknown_or_corrupt_dataset(fake, tmp_path, capsys):
+    from trifecta.cli import main as cli
+
+    assert cli(["download", "--dataset", "mnist5k", "--dataset", "mnsit", "--data-dir", str(tmp_path)]) == 1
+    assert "unknown dataset 'mnsit'" in capsys.readouterr().err  # before anything was fetched
+    fake("fmnist")
+    path = tmp_path / "FashionMNIST/raw/train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:100])
+    assert cli(["download", "--dataset", "fmnist", "--data-dir", str(tmp_path), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert "dataset 'fmnist'" in err and "delete the dataset's files, then trifecta download" in err

@@ -1,10 +1,13 @@
 """Whole training runs on the embedded digits: outputs, determinism, resume, restarts, signals, errors."""
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -260,3 +263,41 @@ def test_tff_learns_the_embedded_digits(tmp_path, precision):
     assert evals["5"]["acc_last"] > 0.5  # chance is 0.1; fp32 reached 0.65 when written
     assert evals["5"]["acc_last"] > evals["1"]["acc_last"]
     assert json.loads((spec.out_dir / "run.json").read_text())["recipe"]["channels_last"] == (precision == "bf16")
+
+
+# ---- Provenance ----
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """A git clone of this checkout, whose files a test may change."""
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    dest = tmp_path_factory.mktemp("clone") / "repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(dest)], check=True)
+    shutil.copytree(repo / "src", dest / "src", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "the working tree's package"], check=True)
+    return dest
+
+
+def git_state_of(clone):
+    code = "import json; from trifecta.provenance import git_state; print(json.dumps(git_state()))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(clone / "src")}, cwd=clone)
+    return json.loads(result.stdout)
+
+
+def test_the_dirty_flag_covers_what_changes_results_not_site_settings(clone):
+    assert git_state_of(clone)["dirty"] is False
+    profile = clone / "slurm/config.yaml"
+    profile.write_text(profile.read_text().replace('slurm_partition: ""', 'slurm_partition: "gpu"'))
+    (clone / "README.md").write_text("edited\n")
+    assert git_state_of(clone)["dirty"] is False  # the README's set-up step leaves runs clean
+    with open(clone / "src/trifecta/algorithms/ff.py", "a") as f:
+        f.write("\n# a comment\n")
+    (clone / "src/trifecta/extra.py").write_text("x = 1\n")  # untracked, but importable
+    state = git_state_of(clone)
+    assert state["dirty"] is True
+    assert state["dirty_files"] == ["src/trifecta/algorithms/ff.py", "src/trifecta/extra.py"]

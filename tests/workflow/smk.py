@@ -45,8 +45,8 @@ if args[0] == "train":
 elif args[0] in ("collect", "tables", "scorecard", "interim"):  # the real commands
     from trifecta.cli import main
     sys.exit(main(args))
-else:  # probe, export-weights, figure, lineage, audit: the files they would write
-    for flag in ("--out", "--png", "--pdf", "--lineage"):
+else:  # selftest, probe, export-weights, figure, lineage, audit: the files they would write
+    for flag in ("--out", "--png", "--pdf", "--lineage", "--json"):
         if flag in args:
             Path(opt(flag)).parent.mkdir(parents=True, exist_ok=True)
             Path(opt(flag)).write_text(" ".join(args))

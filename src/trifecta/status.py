@@ -1,0 +1,196 @@
+"""`trifecta status`: a read-only view of a grid's training runs, for watching a running workflow.
+
+    trifecta status [--config config.yaml] [--configfile OVERLAY ...] [--train-dir results/train] [--watch S] [--json]
+
+One row per run of the grid (./config.yaml by default, overlays applied as `snakemake --configfile` does), plus
+run directories under --train-dir that it does not list (marked): state, epochs done/total, the last layer's
+test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.json's epoch_wall_s), SLURM job.
+  pending      no run.json yet: not started (queued, or waiting for its inputs)
+  running      run.json says running; "stalled?" when run.json, rewritten after every epoch, is older than
+               max(10 min, 5 mean epochs): a job killed outright (node failure, out of memory) cannot update
+               its record. No SLURM command is asked; check with squeue.
+  interrupted  a signal stopped it after saving a checkpoint (preemption, time limit); its next attempt resumes
+  failed       an error in the run (the note shows it); rerunning the workflow resumes it from its checkpoint
+  complete     run.json says complete and metrics.json, written last, is there
+The summary counts states and gives device-hours (GPU and CPU epochs together, the GPU share named): spent =
+the sum of measured epoch times; left = per unfinished grid run, remaining epochs x its mean epoch time or, with
+none measured, the mean of complete runs of the same dataset and architecture. Reads run.json and eval.csv
+only (never steps.csv), imports neither torch nor pandas.
+"""
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from trifecta.config import format_duration as duration
+from trifecta.grid import Grid, GridError, load_config, schema_problem
+from trifecta.registry import TRAIN_DIR, Run
+
+STATES = ("pending", "running", "interrupted", "failed", "complete")
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+STALL_S = 600  # a "running" record older than max(STALL_S, 5 mean epochs) is marked "stalled?"
+NONE = "—"
+
+
+def load_grid(config: str | None, overlays: list[str]) -> Grid | None:
+    """The grid of the config with its overlays applied in order (None without either); raises GridError."""
+    files = ([config] if config else []) + list(overlays)
+    if not files:
+        return None
+    merged = load_config(files)
+    problem = schema_problem(merged, SCHEMA) if SCHEMA.exists() else None
+    if problem:
+        raise GridError(problem)
+    try:
+        return Grid.from_config(merged)
+    except (KeyError, TypeError) as err:  # only without the schema (an installed package, no workflow/)
+        raise GridError(f"config: missing or malformed key {err}") from None
+
+
+def run_dirs(root: Path) -> list[Run]:
+    """Every run directory under root (DATASET/ARCH/ALGO/seedN), sorted."""
+    runs = []
+    for path in root.glob("*/*/*/seed*"):
+        try:
+            runs.append(Run.parse(path.relative_to(root).as_posix()))
+        except ValueError:
+            continue
+    return sorted(run for run in runs if Path(run.dir(str(root))).is_dir())
+
+
+def last_accuracy(path: Path) -> float | None:
+    """Test accuracy (%) of the last layer at the highest evaluated epoch in eval.csv, or None."""
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in list(csv.reader(f))[1:] if len(r) > 2 and r[0].isdigit()]
+    except OSError:
+        return None
+    if not rows:
+        return None
+    last = max(int(r[0]) for r in rows)
+    accuracy = [r[2] for r in rows if int(r[0]) == last][-1]
+    return 100 * float(accuracy) if accuracy else None
+
+
+def read_run(run: Run, root: Path, total: int | None, now: float) -> dict:
+    """One row: state, epochs done/total, last accuracy, mean epoch time, ETA, SLURM job id, note."""
+    out, note = Path(run.dir(str(root))), ""
+    row = {"run": run.id, "state": "pending", "epochs_done": 0, "epochs_total": total, "accuracy": None,
+           "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "wall_s": 0.0,
+           "stalled": False, "note": ""}
+    try:
+        age = now - (out / "run.json").stat().st_mtime
+        record = json.loads((out / "run.json").read_text())
+    except FileNotFoundError:
+        return row
+    except (OSError, ValueError) as err:
+        return {**row, "state": "failed", "note": f"run.json unreadable: {err}"}
+    times = [float(s) for s in record.get("epoch_wall_s", {}).values()]
+    state = record.get("status", "running")
+    if state == "complete" and not (out / "metrics.json").exists():
+        state = "running"  # metrics.json is written right after run.json says complete
+    mean = sum(times) / len(times) if times else None
+    total = total or record.get("config", {}).get("epochs")
+    if state == "running" and age > max(STALL_S, 5 * (mean or 0)):
+        row["stalled"], note = True, f"stalled? (run.json {age / 60:.0f} min old)"
+    elif state == "failed":
+        note = record.get("error", "")
+    row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
+               s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
+               device=(record.get("device") or {}).get("type"),
+               eta_s=max(total - len(times), 0) * mean if mean is not None and total else None)
+    return row
+
+
+def collect(grid: Grid | None, root: Path) -> list[dict]:
+    """The grid's runs in config order, then the run directories under root that the grid does not list."""
+    now, rows, listed = time.time(), [], list(grid.runs) if grid else []
+    for run in listed + [r for r in run_dirs(root) if grid is None or r not in grid.runs]:
+        in_grid = None if grid is None else run in grid.runs
+        row = read_run(run, root, grid.settings(run).epochs if in_grid else None, now)
+        if in_grid is False:
+            row["note"] = " ".join(["(not in the grid)", row["note"]]).strip()
+        rows.append({**row, "in_grid": in_grid})
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Counts per state, device-hours spent (and the GPU share) and left, and unfinished runs with no estimate."""
+    counts, peers = dict.fromkeys(STATES, 0), {}  # peers: (dataset, arch) -> mean epoch times of complete runs
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+        if row["state"] == "complete" and row["s_per_epoch"] is not None:
+            peers.setdefault(tuple(row["run"].split("/")[:2]), []).append(row["s_per_epoch"])
+    left, unknown = 0.0, 0
+    for row in rows:
+        if row["state"] == "complete" or row["in_grid"] is False:
+            continue
+        same = peers.get(tuple(row["run"].split("/")[:2]), [])
+        mean = row["s_per_epoch"] if row["s_per_epoch"] is not None else sum(same) / len(same) if same else None
+        if mean is None or not row["epochs_total"]:
+            unknown += 1
+        else:
+            left += max(row["epochs_total"] - row["epochs_done"], 0) * mean
+    return {"runs": len(rows), "states": counts, "stalled": sum(row["stalled"] for row in rows),
+            "device_hours_spent": sum(row["wall_s"] for row in rows) / 3600,
+            "gpu_hours_spent": sum(row["wall_s"] for row in rows if row["device"] == "cuda") / 3600,
+            "device_hours_left": left / 3600, "runs_without_estimate": unknown}
+
+
+def render(rows: list[dict], summary: dict) -> str:
+    """The table (fixed-width columns under a header line) and the summary lines."""
+    width = max([len("RUN")] + [len(row["run"]) for row in rows])
+    line = f"{{:<{width}}}  {{:<11}}  {{:>9}}  {{:>6}}  {{:>8}}  {{:>7}}  {{:<10}}  {{}}"
+    lines = [line.format("RUN", "STATE", "EPOCHS", "ACC %", "S/EPOCH", "ETA", "SLURM", "NOTE")]
+    for row in rows:
+        epochs = f"{row['epochs_done']}/{row['epochs_total'] if row['epochs_total'] else '?'}"
+        accuracy = NONE if row["accuracy"] is None else f"{row['accuracy']:.2f}"
+        per_epoch = NONE if row["s_per_epoch"] is None else f"{row['s_per_epoch']:.1f}"
+        eta = "done" if row["state"] == "complete" else duration(row["eta_s"])
+        lines.append(line.format(row["run"], row["state"], epochs, accuracy, per_epoch, eta,
+                                 row["slurm_job_id"] or NONE, row["note"][:80]).rstrip())
+    counts = ", ".join(f"{n} {state}" for state, n in summary["states"].items())
+    stalled = f" ({summary['stalled']} of them stalled?)" if summary["stalled"] else ""
+    unknown = summary["runs_without_estimate"]
+    lines += ["", f"{summary['runs']} runs: {counts}{stalled}",
+              f"device-hours spent: {summary['device_hours_spent']:.1f} (GPU {summary['gpu_hours_spent']:.1f}); "
+              f"left: {summary['device_hours_left']:.1f} at measured epoch times"
+              + (f", {unknown} unfinished runs without an estimate" if unknown else "")]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Print the table (or JSON) once, or redraw it every --watch seconds until Ctrl-C; 2 on a bad config."""
+    p = argparse.ArgumentParser(prog="trifecta status", description=__doc__.split("\n")[0])
+    p.add_argument("--config", help="workflow config (default: ./config.yaml when it exists)")
+    p.add_argument("--configfile", nargs="+", action="extend", default=[], help="overlays, applied in order")
+    p.add_argument("--train-dir", default=TRAIN_DIR, type=Path, help=f"run directories (default: {TRAIN_DIR})")
+    p.add_argument("--watch", type=float, metavar="SECONDS", help="redraw every SECONDS until Ctrl-C")
+    p.add_argument("--json", action="store_true", help="rows and summary as JSON")
+    args = p.parse_args(argv)
+    if args.watch is not None and args.watch <= 0:
+        p.error("--watch: SECONDS must be > 0")
+    config = args.config or ("config.yaml" if Path("config.yaml").exists() else None)
+    try:
+        grid = load_grid(config, args.configfile)
+    except GridError as err:
+        print(f"trifecta status: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        while True:
+            rows = collect(grid, args.train_dir)
+            summary = summarize(rows)
+            text = json.dumps({"rows": rows, "summary": summary}, indent=1) if args.json else render(rows, summary)
+            print(("\x1b[H\x1b[2J" if args.watch and not args.json else "") + text, flush=True)
+            if not args.watch:
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The `trifecta` command's conventions: a help that lists every command, --version, errors that name the
+problem, defaults where there is one obvious value."""
+
+import subprocess
+import sys
+
+from trifecta import cli
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "trifecta.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_command_with_one_line():
+    result = run("--help")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for name, (_, text) in cli.COMMANDS.items():
+        assert any(line.split() and line.split()[0] == name and text in line for line in lines), name
+    assert "--version" in result.stdout
+
+
+def test_version_and_unknown_commands():
+    assert run("--version").stdout.strip() == f"trifecta {cli.package_version()}" != "trifecta unknown (not installed)"
+    result = run("trian")
+    assert result.returncode == 2 and "unknown command 'trian'" in result.stderr and "train " in result.stderr
+
+
+def test_every_command_has_its_own_help():
+    for name in cli.COMMANDS:
+        result = run(name, "--help")
+        assert result.returncode == 0 and f"trifecta {name}" in result.stdout, name
+
+
+def test_train_help_shows_every_settings_default():
+    text = run("train", "--help").stdout
+    for line in ("batch_size=512", "lr_schedule=0:0.001", "init=pytorch", "precision=auto", "epochs=100"):
+        assert f"  {line} " in text, line
+
+
+def test_audit_reads_results_lineage_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["audit"]) == 1  # no lineage yet: an error that names the file
+    assert "results/lineage.json" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""The grid of a workflow config: its runs, their settings and runtimes, and the checks made while planning."""
+
+import pytest
+import yaml
+
+from tests.workflow.smk import REPO
+from trifecta.grid import Grid, GridError, load_config, render_settings, schema_problem
+from trifecta.registry import Run
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def paper_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def with_runs(*entries, **blocks) -> dict:
+    return {**paper_config(), "runs": list(entries), **blocks}
+
+
+def entry(name="e", algos=("tff",), archs=("s",), datasets=("mnist5k",), seeds=(0,), **settings):
+    return {"name": name, "datasets": list(datasets), "archs": list(archs), "algos": list(algos),
+            "seeds": list(seeds), "settings": {"epochs": 10, **settings}}
+
+
+def test_the_paper_grid():
+    grid = Grid.from_config(paper_config())
+    assert len(grid.runs) == 117
+    tff_d = Run("svhn", "d", "tff", 0)
+    assert grid.settings(tff_d).lr_schedule == [(0, 1e-3), (200, 5e-4), (400, 1e-4)]
+    assert grid.runtime_minutes(tff_d) == 85 and grid.runtime_minutes(tff_d, attempt=2) == 170  # 10 + 500 x 0.1 x 1.5
+    pep = grid.settings(Run("mnist", "t", "pep", 0))
+    assert (pep.batch_size, pep.lr_at(0), pep.augment) == (64, 0.1, False)  # PEPITA's own defaults, MNIST rates
+    assert [r.seed for r in grid.select(dataset="cifar10", arch="f", algo="symba-bn")] == [0, 1, 2]
+    assert len(grid.figure_runs("fig8")) == 9 and grid.figure_runs("fig11") is None
+
+
+def test_load_config_merges_as_snakemake(tmp_path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({"runs": [1, 2], "resources": {"gpu": 1, "m": {"s": 1, "d": 2}},
+                                                     "probe": {"a": 1}}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"runs": [3], "resources": {"gpu": 0, "m": {"d": 5}}}))
+    assert load_config([tmp_path / "a.yaml", tmp_path / "b.yaml"]) == {
+        "runs": [3], "resources": {"gpu": 0, "m": {"s": 1, "d": 5}}, "probe": {"a": 1}}
+    (tmp_path / "c.yaml").write_text("- a list\n")
+    with pytest.raises(GridError, match="c.yaml: not a YAML mapping"):
+        load_config([tmp_path / "c.yaml"])
+
+
+@pytest.mark.parametrize("config, message", [
+    (with_runs(entry(eval_epochs=[20])),
+     "grid entry 'e' (runs[0]), run mnist5k/s/tff: settings.eval_epochs = [20]: each must be in 1..epochs=10"),
+    (with_runs(entry(algos=["pep"], archs=["s"])), "algorithm 'pep' supports architectures t, not 's'"),
+    (with_runs(entry(algos=["symba-bn-olu"])), "algo 'symba-bn-olu': write 'tff'"),
+    (with_runs(entry(), entry(epochs=20)), "config: two grid entries in `runs` are named 'e'"),
+    (with_runs(entry(), {**entry(name="f"), "settings": {"epochs": 20}}),
+     "run mnist5k/s/tff/seed0 is in grid entries 'e' (--set epochs=10) and 'f' (--set epochs=20)"),
+    (with_runs(entry(algos=["fa"], archs=["f"]), probe={"activate": True, "dataset": "mnist5k", "arch": "f",
+                                                        "algos": ["fa"], "epoch": None}),
+     "probe.algos: 'fa' is not a Forward-Forward algorithm"),
+    (with_runs(entry(), figures={"activate": True, "fig10": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
+                                                             "layers": [7]}}),
+     "figures.fig10.layers: layer 7, but arch 's' has 6 layers"),
+    (with_runs(entry(), figures={"activate": True, "fig10": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
+                                                             "epoch": 5}}),
+     "figures.fig10: epoch 5 is not in snapshot_epochs [10] of run mnist5k/s/tff/seed0"),
+])
+def test_a_run_that_cannot_run_is_named(config, message):
+    with pytest.raises(GridError) as err:
+        Grid.from_config(config)
+    assert message in str(err.value)
+
+
+def test_schema_problems_name_the_key_and_what_is_allowed():
+    config = with_runs(entry(init="he"))
+    assert schema_problem(config, SCHEMA) == ("config: runs[0].settings.init (grid entry 'e'): 'he' is not one of "
+                                              "['pytorch', 'kaiming_relu'] (allowed: pytorch, kaiming_relu)")
+    del config["probe"]
+    assert "config: top level: 'probe' is a required property" in schema_problem(config, SCHEMA)
+    assert schema_problem(paper_config(), SCHEMA) is None
+
+
+def test_settings_render_sorted_and_quoted():
+    assert render_settings({"lr_schedule": "0:1e-3,150:1e-4", "augment": False, "eval_epochs": [10, 100],
+                            "epochs": 200}) == ("--set augment=false --set epochs=200 --set eval_epochs=10,100 "
+                                                "--set lr_schedule=0:1e-3,150:1e-4")

@@ -1,0 +1,73 @@
+"""`trifecta selftest`: every algorithm family's training step under the run's recipe and under the GPU recipe
+(bfloat16, channels-last, fused Adam) on the CPU, the score check, failures named, and (`-m gpu`) the CUDA path."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from trifecta import selftest
+from trifecta.algorithms.ff import FFTrainer
+from trifecta.cli import main as cli
+
+
+def test_selftest_command_passes_on_the_cpu_and_lists_every_family(tmp_path):
+    out = tmp_path / "selftest.json"
+    result = subprocess.run([sys.executable, "-m", "trifecta.cli", "selftest", "--device", "cpu", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    assert list(report["families"]) == ["tff/s", "vff/d", "bp/d", "fa/f", "pep/t"] and report["failures"] == []
+    assert report["device"]["type"] == "cpu" and report["recipe"]["precision"] == "fp32"
+    for name, family in report["families"].items():
+        assert family["loss_last"] < family["loss_first"], name
+        assert family["scores"]["argmax_agreement"] >= 0.9 and family["scores"]["tolerance_used"] <= 1, name
+    assert report["versions"]["torch"] == torch.__version__
+    assert "0 failures" in result.stdout
+
+
+@pytest.mark.parametrize("algo, arch", selftest.FAMILIES)
+def test_every_family_trains_under_the_gpu_recipe_on_the_cpu(algo, arch):
+    """bfloat16 autocast, channels-last and fused Adam on the CPU: the lines a GPU run executes, run here first."""
+    result = selftest.loss_falls(algo, arch, torch.device("cpu"), "bf16")
+    assert result["recipe"] == "bf16" and result["loss_last"] < result["loss_first"]
+
+
+def test_a_family_that_does_not_learn_is_a_named_failure(monkeypatch, tmp_path, capsys):
+    def frozen(self, images, labels, iteration, generator):
+        return torch.ones(self.num_layers, len(self.step_metrics))
+    monkeypatch.setattr(FFTrainer, "train_step", frozen)
+    assert cli(["selftest", "--device", "cpu", "--json", str(tmp_path / "r.json")]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL tff/s: the loss did not fall in 8 steps on one batch" in err and "FAIL vff/d" in err
+    assert "bp/d" not in err
+    assert len(json.loads((tmp_path / "r.json").read_text())["failures"]) == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_asking_for_cuda_without_a_gpu_fails_naming_it(capsys):
+    """What a GPU job's preflight sees on a node whose GPU torch cannot use."""
+    assert cli(["selftest", "--device", "cuda"]) == 1
+    assert "--device cuda was requested but no CUDA device is available" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_selftest_passes_on_cuda():
+    """`pytest -m gpu`: the same checks as `trifecta selftest --device cuda`, host syncs included."""
+    report = selftest.selftest(torch.device("cuda"))
+    assert report["failures"] == [], report["failures"]
+    assert all(family["host_sync"] is None for family in report["families"].values())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_a_job_given_a_gpu_it_cannot_use_fails(monkeypatch, capsys, tmp_path):
+    """SLURM sets CUDA_VISIBLE_DEVICES for a --gpus job: if torch sees no device there, training would run on the
+    node's CPU for days; the preflight says so instead (the CI cluster's fake GPUs are such a case)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert cli(["selftest", "--json", str(tmp_path / "r.json")]) == 1
+    assert "FAIL this job was given GPU(s) (CUDA_VISIBLE_DEVICES=0) but torch" in capsys.readouterr().err
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert selftest.unusable_gpu(torch.device("cpu")) is None
