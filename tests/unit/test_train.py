@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL, copy_run, read_rows, signal_on_call, small_spec
-from trifecta import checkpoint, data, train as train_module
+from trifecta import checkpoint, data, status, train as train_module
 from trifecta.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
 from trifecta.config import build_config
@@ -173,11 +173,13 @@ def interrupted(spec) -> dict:
 
 
 def test_sigusr1_mid_epoch_checkpoints_the_partial_epoch(reference_run, tmp_path, monkeypatch):
-    run = small_spec(tmp_path / "run")
+    run = small_spec(tmp_path / "train/mnist5k/s/tff/seed0")
     with monkeypatch.context() as m:
         signal_on_call(m, FFTrainer, "train_step", 8 + 3, signal.SIGUSR1)  # epoch 2, step 3 of 8
         index = interrupted(run)
     assert [(e["epoch"], e["step"]) for e in index.values() if e["kind"] == "resume"] == [(1, 0), (1, 3)]
+    [row] = status.collect(None, tmp_path / "train")  # `trifecta status` on the stopped run
+    assert (row["state"], row["epochs_done"], row["epochs_total"]) == ("interrupted", 1, 3)
     train(run)
     assert_same_logs(run, reference_run)
     assert json.loads((run.out_dir / "run.json").read_text())["resumes"][-1]["checkpoint"] == \

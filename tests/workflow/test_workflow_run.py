@@ -4,6 +4,8 @@ results and reruns), and (slow) the embedded default itself."""
 import json
 import re
 import shutil
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -141,6 +143,9 @@ def test_embedded_default_end_to_end(workflow_copy):
     assert final["bp"] > 0.5 and final["tff"] > 0.3, final
     assert "PASSED" in (workdir / "results/audit.txt").read_text()
     assert (workdir / "results/tables/scorecard.csv").exists()
+    status = subprocess.run([sys.executable, "-m", "trifecta.cli", "status", "--configfile", "workflow/embedded.yaml",
+                             "--json"], cwd=workdir, capture_output=True, text=True, check=True)
+    assert json.loads(status.stdout)["summary"]["states"]["complete"] == 16
     snakemake(workdir, "--configfile", "workflow/embedded.yaml", "--report", "results/report.html")
     report = (workdir / "results/report.html").read_text()
     assert all(f"fig{n}.png" in report for n in range(1, 11)) and "table3.html" in report
