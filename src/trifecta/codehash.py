@@ -1,4 +1,4 @@
-"""Hashes: of the package's code by stage, of files, of run identities; importable without torch.
+"""Hashes and provenance of code: the package's code by stage, its git state, files, run identities; no torch.
 
 Snakemake does not notice edits inside src/, so the workflow puts a hash of each stage's code into its rules'
 params: an edit to training code reruns training, an edit to plotting code reruns only the figures. A stage's
@@ -9,8 +9,11 @@ docstrings: fixing a comment reruns nothing, while any change of code reruns wha
 """
 
 import ast
+import functools
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -34,28 +37,55 @@ def _module_path(name: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
+def _parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per version of the file."""
+    return _parse(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(path: str, mtime_ns: int) -> ast.Module:
+    """The tree without docstrings (they are neither imports nor code)."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _direct_imports(path: Path) -> list[Path]:
+    """The package files one module imports (a package's __init__.py with any of its modules)."""
+    return _imports(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _imports(path: str, mtime_ns: int) -> list[Path]:
+    found = []
+    for node in ast.walk(_parse(path, mtime_ns)):
+        names = []
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
+            base = node.module.split(".")[1:]
+            names = [".".join(base)] if base else []
+            names += [".".join([*base, alias.name]) for alias in node.names]  # modules among the names
+            if len(base) > 1 and (PACKAGE_DIR / base[0]).is_dir():  # trifecta.x.y runs trifecta/x/__init__.py
+                found.append(PACKAGE_DIR / base[0] / "__init__.py")
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".", 1)[1] for a in node.names if a.name.startswith(PACKAGE + ".")]
+        found += [_module_path(n) for n in names if n and _module_path(n).exists()]
+    return found
+
+
 def package_imports(module: str) -> set[str]:
     """Package files (relative paths) that `module` (e.g. "probe.py") imports, itself included, transitively."""
     seen, todo = set(), [PACKAGE_DIR / module]
     while todo:
         path = todo.pop()
         rel = path.relative_to(PACKAGE_DIR).as_posix()
-        if rel in seen or not path.exists():
-            continue
-        seen.add(rel)
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
-                base = node.module.split(".")[1:]
-                names = [".".join(base)] if base else []
-                names += [".".join([*base, alias.name]) for alias in node.names]  # modules among the names
-            elif isinstance(node, ast.Import):
-                names = [a.name.split(".", 1)[1] for a in node.names if a.name.startswith(PACKAGE + ".")]
-            todo += [_module_path(n) for n in names if n and _module_path(n).exists()]
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.count(".") >= 1:
-                parent = node.module.split(".")[1]  # importing trifecta.x.y runs trifecta/x/__init__.py
-                if (PACKAGE_DIR / parent).is_dir():
-                    todo.append(PACKAGE_DIR / parent / "__init__.py")
+        if rel not in seen and path.exists():
+            seen.add(rel)
+            todo += _direct_imports(path)
     return seen
 
 
@@ -68,23 +98,16 @@ def stage_files(stage: str) -> list[str]:
 STAGES = {stage: tuple(stage_files(stage)) for stage in STAGE_COMMANDS}
 
 
-def _code(text: str) -> str:
-    """The parsed code of a module without docstrings: comments, blank lines and docstrings do not count."""
-    tree = ast.parse(text)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree, include_attributes=False)
+def _code(path: Path) -> str:
+    """The parsed code of a module: comments, blank lines and docstrings do not count."""
+    return ast.dump(_parsed(path), include_attributes=False)
 
 
 def code_hash(files) -> str:
     """sha256 over the parsed code of package files (relative paths), in order."""
     digest = hashlib.sha256()
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + _code((PACKAGE_DIR / name).read_text()).encode() + b"\0")
+        digest.update(name.encode() + b"\0" + _code(PACKAGE_DIR / name).encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -98,6 +121,32 @@ def source_hash() -> str:
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+# What can change a result: the package, the workflow and its config, the environment files. Not the site's
+# cluster profile (slurm/), the README or the tests.
+RESULT_PATHS = ("src", "workflow", "Snakefile", "config.yaml", "envs", "pyproject.toml")
+
+
+def git_state(extra_paths=()) -> dict:
+    """Commit of the checkout holding the package, and whether (and in which files) it differs from that commit
+    where a result could: RESULT_PATHS and `extra_paths` (e.g. a --config file), untracked files included. None
+    outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
+    try:
+        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
+        if head.returncode != 0 or top.returncode != 0:
+            return {"commit": None, "dirty": None}
+        root = Path(top.stdout.strip())
+        paths = [str(p) for p in RESULT_PATHS if (root / p).exists()]
+        paths += [os.path.relpath(Path(p).resolve(), root) for p in extra_paths
+                  if Path(p).resolve().is_relative_to(root)]
+        status = git("-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", *paths)
+        changed = sorted(line[3:] for line in status.stdout.splitlines())
+        return {"commit": head.stdout.strip(), "dirty": bool(changed), "dirty_files": changed[:50]}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
 
 
 def sha256_file(path: Path) -> str:

@@ -5,15 +5,13 @@ import os
 import platform
 import random
 import socket
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 import torchvision
 
-from trifecta.codehash import PACKAGE_DIR, source_hash
+from trifecta.codehash import git_state, source_hash
 
 
 def set_seed(seed: int, deterministic: bool, device: torch.device) -> None:
@@ -24,32 +22,6 @@ def set_seed(seed: int, deterministic: bool, device: torch.device) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(deterministic, warn_only=False)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
-
-
-# What can change a result: the package, the workflow and its config, the environment files. Not the site's
-# cluster profile (slurm/), the README or the tests.
-RESULT_PATHS = ("src", "workflow", "Snakefile", "config.yaml", "envs", "pyproject.toml")
-
-
-def git_state(extra_paths=()) -> dict:
-    """Commit of the checkout holding the package, and whether (and in which files) it differs from that commit
-    where a result could: RESULT_PATHS and `extra_paths` (e.g. a --config file), untracked files included. None
-    outside a git checkout."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
-    try:
-        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
-        if head.returncode != 0 or top.returncode != 0:
-            return {"commit": None, "dirty": None}
-        root = Path(top.stdout.strip())
-        paths = [str(p) for p in RESULT_PATHS if (root / p).exists()]
-        paths += [os.path.relpath(Path(p).resolve(), root) for p in extra_paths
-                  if Path(p).resolve().is_relative_to(root)]
-        status = git("-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", *paths)
-        changed = sorted(line[3:] for line in status.stdout.splitlines())
-        return {"commit": head.stdout.strip(), "dirty": bool(changed), "dirty_files": changed[:50]}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
 
 
 def device_name(device: torch.device) -> str:

@@ -117,6 +117,7 @@ def selftest(device: torch.device) -> dict:
               "versions": provenance.versions(), "recipe": recipe.describe(), "families": {}, "failures": []}
     if problem := unusable_gpu(device):
         report["failures"].append(problem)
+        return report  # what else runs here would test the CPU, not the node's GPU
     for algo, arch in FAMILIES:
         name = f"{algo}/{arch}"
         result = loss_falls(algo, arch, device, "auto")

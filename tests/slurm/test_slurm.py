@@ -1,5 +1,5 @@
 """The workflow on a real SLURM cluster (see conftest.py): what goes through sbatch, equal results, GPU requests,
-preemption, a failed job, and SIGTERM ahead of the time limit.
+preemption, a failed job, and SIGTERM ahead of the time limit with a retry that gets twice the time.
 
 Every run uses the repository's cluster profile (`--profile slurm`, copied with the workflow) and, except the
 GPU check, the CI overlay profile/config.yaml on top (`--workflow-profile`, which replaces keys one by one).
@@ -30,9 +30,12 @@ TINY = {"epochs": 2, "eval_epochs": [1, 2], "width": 0.0625, "batch_size": 100, 
 
 # ---- Workflow copies and snakemake runs ----
 
-def grid(*entries, gpu=0) -> dict:
-    """A config overlay: CPU-sized resources (one torch thread: bitwise repeatable) and the given grid."""
-    return {"resources": {"gpu": gpu, "threads": 1, "mem_mb": 1000}, "runs": list(entries)}
+def grid(*entries, gpu=0, preflight=False) -> dict:
+    """A config overlay: CPU-sized resources (one torch thread: bitwise repeatable) and the given grid. The
+    preflight job (`trifecta selftest` on a node like the training jobs', about 30 s more per run) is off unless
+    a test is about what goes to SLURM."""
+    return {"resources": {"gpu": gpu, "threads": 1, "mem_mb": 1000}, "runs": list(entries),
+            "preflight": {"activate": preflight}}
 
 
 def entry(name, algos, seeds, settings, dataset="mnist5k") -> dict:
@@ -134,10 +137,16 @@ def wait_for(probe, timeout: float, what: str, proc: subprocess.Popen):
                          f"{output_of(proc)[-4000:]}")
 
 
-def read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict:
+    """For assertions: a missing or unreadable file fails the test."""
+    return json.loads(path.read_text())
+
+
+def poll_json(path: Path) -> dict | None:
+    """For wait_for: None while the file is not (completely) written yet."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):  # not yet written
+        return read_json(path)
+    except (FileNotFoundError, json.JSONDecodeError):
         return None
 
 
@@ -158,23 +167,26 @@ def assert_same_results(run_dir: Path, reference: Path, logs=("eval.csv", "ensem
 
 def test_training_jobs_go_through_slurm_and_equal_a_local_run(tmp_path):
     """A small variant of the embedded default (2 algos x 2 seeds) through `--profile slurm` + the CI overlay."""
-    config = grid(entry("small", ["tff", "vff"], [0, 1], TINY))
+    config = grid(entry("small", ["tff", "vff"], [0, 1], TINY), preflight=True)
     runs = [("mnist5k", algo, seed) for algo in ("tff", "vff") for seed in (0, 1)]
     workdir = workflow(tmp_path / "slurm", config)
     code, output, run_id = run_on_slurm(workdir, *on_slurm())
     assert code == 0, output[-4000:]
 
     jobs = final_jobs("--name", run_id)
-    assert sorted(job["Comment"] for job in jobs) == sorted(train_comment(*run) for run in runs), jobs
+    expected = ["rule_preflight", *(train_comment(*run) for run in runs)]
+    assert sorted(job["Comment"] for job in jobs) == sorted(expected), jobs
     assert {job["State"] for job in jobs} == {"COMPLETED"}, jobs
     job_of = {job["Comment"]: job["JobID"] for job in jobs}
+    preflight = int(job_of.pop("rule_preflight"))
+    assert all(int(job_id) > preflight for job_id in job_of.values()), jobs  # submitted once it had passed
     for run in runs:  # each run's provenance names the SLURM job it trained in
         assert read_json(workdir / RUN_DIR.format(*run) / "run.json")["slurm_job_id"] == job_of[train_comment(*run)]
     # Downloads, aggregation and tables ran on the submitting machine: no SLURM job of theirs exists.
-    for rule in ("download_data", "aggregate_runs", "make_tables"):
+    for rule in ("download_data", "aggregate_runs", "make_table", "make_scorecard"):
         assert f"localrule {rule}:" in output, rule
 
-    local = workflow(tmp_path / "local", config)
+    local = workflow(tmp_path / "local", {**config, "preflight": {"activate": False}})
     snakemake(local, "--cores", "2", "--configfile", "test.yaml")
     for run in runs:
         assert_same_results(workdir / RUN_DIR.format(*run), local / RUN_DIR.format(*run))
@@ -182,7 +194,8 @@ def test_training_jobs_go_through_slurm_and_equal_a_local_run(tmp_path):
 
 
 def test_training_job_asks_for_a_gpu(tmp_path):
-    """The sbatch call of a training job (the shipped profile alone, config gpu=1) carries --gpus=1."""
+    """The sbatch call of a training job (the shipped profile alone, config gpu=1) carries --gpus=1. No
+    preflight: it would rightly refuse these fake GPUs, which torch cannot use."""
     settings = {"epochs": 1, "width": 0.0625, "batch_size": 100, "subset_train": 200, "subset_test": 100}
     workdir = workflow(tmp_path / "wf", grid(entry("gpu_check", ["tff"], [0], settings), gpu=1))
     target = RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json"
@@ -199,6 +212,21 @@ def test_training_job_asks_for_a_gpu(tmp_path):
     assert job["State"] == "COMPLETED" and "gres/gpu=1" in job["AllocTRES"], job
 
 
+def test_a_failed_preflight_submits_no_training_job(tmp_path):
+    """gpu=1 on this cluster's fake GPUs: the preflight job, which asks for --gpus=1 as the training jobs do,
+    finds a GPU that torch cannot use and fails; Snakemake prints its log, and no training job reaches SLURM."""
+    workdir = workflow(tmp_path / "wf", grid(entry("gpu", ["tff", "vff"], [0], TINY), gpu=1, preflight=True))
+    code, output, run_id = run_on_slurm(workdir, *on_slurm(), "--verbose")
+    assert code != 0, output[-4000:]
+    calls = re.findall(r"^sbatch call: (sbatch .*)$", output, re.M)
+    assert len(calls) == 1 and "--comment rule_preflight" in calls[0], calls
+    assert "--gpus=1" in calls[0].split(" --wrap=")[0], calls[0]
+    [job] = final_jobs("--name", run_id)
+    assert (job["Comment"], job["State"]) == ("rule_preflight", "FAILED") and "gres/gpu=1" in job["AllocTRES"], job
+    assert "this job was given GPU(s) (CUDA_VISIBLE_DEVICES=" in output  # the preflight's log, shown
+    assert not (workdir / "results/train").exists()
+
+
 def test_preempted_training_job_resumes_with_the_same_metrics(tmp_path, slurm_cluster, capsys):
     """A job in the higher-tier `urgent` partition preempts the training job; SLURM requeues it and it resumes."""
     settings = {"epochs": 6, "eval_epochs": [3, 6], "width": 0.0625, "batch_size": 100}
@@ -208,14 +236,14 @@ def test_preempted_training_job_resumes_with_the_same_metrics(tmp_path, slurm_cl
     proc = start(workdir, *on_slurm(RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json"))
     urgent = None
     try:
-        started = wait_for(lambda: (r := read_json(run_dir / "run.json")) and r["epoch_wall_s"] and r, 180,
+        started = wait_for(lambda: (r := poll_json(run_dir / "run.json")) and r["epoch_wall_s"] and r, 180,
                            "finished epoch", proc)
         job_id = started["slurm_job_id"]
         urgent = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-c", str(slurm_cluster["cpus"]),
                                  "--mem", "100", "-t", "1", "-J", "trifecta-test-urgent", "-o", "/dev/null",
                                  "--wrap", "sleep 1"],
                                 capture_output=True, text=True, check=True).stdout.strip()
-        stopped = wait_for(lambda: (r := read_json(run_dir / "run.json")) and r["status"] == "interrupted" and r,
+        stopped = wait_for(lambda: (r := poll_json(run_dir / "run.json")) and r["status"] == "interrupted" and r,
                            60, "checkpoint of the preempted job", proc)
         # The uninterrupted reference, trained locally while SLURM holds the requeued job (about 30 s).
         local = workflow(tmp_path / "local", config)
@@ -277,35 +305,62 @@ def test_failed_job_is_reported_and_only_it_reruns(tmp_path):
     assert runs == {("mnist5k", "s", "tff", "0"), ("mnist5k", "s", "vff", "0"), ("mnist", "s", "tff", "0")}
 
 
-def test_sigterm_before_the_time_limit_saves_a_checkpoint(tmp_path, capsys):
-    """A 1-minute job with --signal=TERM@10 (slurm_extra): the training saves a mid-epoch checkpoint and exits."""
+def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twice_the_time(tmp_path, capsys):
+    """A 1-minute job with --signal=TERM@10 (slurm_extra): the training saves a mid-epoch checkpoint and exits;
+    with `retries: 1` Snakemake resubmits it with twice the runtime (attempt 2 of get_train_runtime)."""
     settings = {"epochs": 100, "eval_epochs": [100], "width": 0.0625, "batch_size": 100}
-    workdir = workflow(tmp_path / "wf", grid(entry("long", ["tff"], [0], settings)))
+    long = {**entry("long", ["tff"], [0], settings), "resources": {"minutes_per_epoch": 0.001}}
+    config = grid(long)
+    config["resources"]["startup_minutes"] = 0.9  # ceil((0.9 + 100 epochs x 0.001 x 0.1) x attempt): 1, then 2
+    workdir = workflow(tmp_path / "wf", config)
+    run_dir = workdir / RUN_DIR.format("mnist5k", "tff", 0)
+    log = workdir / "logs/train/mnist5k/s/tff/seed0.log"
     profile = yaml.safe_load((OVERLAY / "config.yaml").read_text())
     # SLURM checks time limits every 30 s, so TERM@10 comes 20-50 s after the start: after the start-up
-    # (about 6 s), long before the 100 epochs (about 200 s) end.
-    profile["set-resources"] = {"train_model": {"runtime": 1, "slurm_extra": "--signal=TERM@10"}}
+    # (about 6 s), long before the 100 epochs (about 200 s) end. No runtime here: it would replace the
+    # attempt-dependent one.
+    profile["retries"] = 1
+    profile["set-resources"] = {"train_model": {"slurm_extra": "--signal=TERM@10"}}
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile/config.yaml").write_text(yaml.safe_dump(profile))
     proc = start(workdir, *on_slurm(RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json",
                                     profile=tmp_path / "profile"))
+    run_id = retry = None
     try:
         run_id = wait_for(lambda: (m := re.search(r"SLURM run ID: (\S+)", output_of(proc))) and m.group(1), 60,
                           "SLURM run ID", proc)
-        [job] = wait_for(lambda: (jobs := sacct("--name", run_id)) and jobs[0]["State"].startswith(FINAL_STATES)
-                         and jobs, 180, "end of the training job", proc)
+        # The first attempt's log line, run.json and checkpoints, read as soon as it has written them (the
+        # retry rewrites the log and run.json, and prunes resume checkpoints).
+        said = wait_for(lambda: log.exists() and re.search(rf"signal {int(signal.SIGTERM)} during epoch (\d+): "
+                                                           r"saved \S+ after (\d+) of", log.read_text()),
+                        180, "SIGTERM line in the training log", proc)
+        record = read_json(run_dir / "run.json")
+        index = read_json(workdir / record["checkpoint_dir"] / "index.json")
+        # Snakemake sees the failure at its next status poll and submits attempt 2: the run's second SLURM job
+        # (it submits nothing else; sacct shows a job's comment only once the job has ended).
+        retry_id = wait_for(lambda: len(jobs := sacct("--name", run_id)) == 2 and jobs[1]["JobID"], 120,
+                            "second attempt of the training job", proc)
+        try:  # give the retry the few seconds it needs to start (it need not: then there is nothing to check)
+            retry = wait_for(lambda: (r := poll_json(run_dir / "run.json")) and r["slurm_job_id"] == retry_id and r,
+                             30, "run.json of the retry", proc)
+        except AssertionError:
+            pass
     finally:
-        # Snakemake would only report the failure, after its next status poll (up to 40 s later), and even
-        # SIGINT waits for that poll; its job has ended, so nothing is left to cancel.
-        stop(proc, grace=5)
-    assert job["Timelimit"] == "00:01:00" and job["State"] == "FAILED" and job["Elapsed"] < "00:01:00", job
-    record = read_json(workdir / RUN_DIR.format("mnist5k", "tff", 0) / "run.json")
-    assert record["status"] == "interrupted"
-    index = read_json(workdir / record["checkpoint_dir"] / "index.json")
-    partial = [ckpt for ckpt in index.values() if ckpt["kind"] == "resume" and ckpt["step"] > 0]
+        stop(proc, grace=10)  # cancels the retry at once (snakemake itself then takes up to a minute to exit)
+        if run_id:
+            subprocess.run(["scancel", "--name", run_id])
+    first, second = final_jobs("--name", run_id)
+    assert first["Comment"] == second["Comment"] == train_comment("mnist5k", "tff", 0), (first, second)
+    assert first["Timelimit"] == "00:01:00" and first["State"] == "FAILED" and first["Elapsed"] < "00:01:00", first
+    assert second["Timelimit"] == "00:02:00", second
+    assert record["status"] == "interrupted" and record["slurm_job_id"] == first["JobID"], record
+    partial = [(name, ckpt) for name, ckpt in index.items() if ckpt["kind"] == "resume" and ckpt["step"] > 0]
     assert len(partial) == 1, index
-    log = (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
-    assert f"signal {int(signal.SIGTERM)} during epoch {partial[0]['epoch'] + 1}" in log
+    [(name, ckpt)] = partial
+    assert (int(said.group(1)), int(said.group(2))) == (ckpt["epoch"] + 1, ckpt["step"]), (said.group(0), ckpt)
+    if retry:  # the retry resumed from that checkpoint
+        assert retry["resumes"] and retry["resumes"][-1]["checkpoint"] == name, (retry["resumes"], name)
     with capsys.disabled():
-        print(f"\nSIGTERM after {job['Elapsed']} of a 1-minute limit: checkpoint after epoch {partial[0]['epoch']} "
-              f"+ {partial[0]['step']} steps")
+        print(f"\nSIGTERM after {first['Elapsed']} of a 1-minute limit: checkpoint after epoch {ckpt['epoch']} "
+              f"+ {ckpt['step']} steps; retry job {second['JobID']} with a 2-minute limit "
+              + ("resumed from it" if retry else "was cancelled before it wrote run.json"))

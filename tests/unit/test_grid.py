@@ -83,3 +83,43 @@ def test_settings_render_sorted_and_quoted():
     assert render_settings({"lr_schedule": "0:1e-3,150:1e-4", "augment": False, "eval_epochs": [10, 100],
                             "epochs": 200}) == ("--set augment=false --set epochs=200 --set eval_epochs=10,100 "
                                                 "--set lr_schedule=0:1e-3,150:1e-4")
+
+
+def check(config) -> str:
+    """What planning says of a config: its schema problem or its grid error ("" when it plans)."""
+    problem = schema_problem(config, SCHEMA)
+    if problem:
+        return problem
+    try:
+        Grid.from_config(config)
+    except GridError as err:
+        return str(err)
+    return ""
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda c: c["runs"][0]["settings"].update(epoch=5), "'epoch' was unexpected"),
+    (lambda c: c["runs"][0].update(seed=[0]), "'seed' was unexpected"),
+    (lambda c: c["resources"].update(gpus=1), "'gpus' was unexpected"),
+    (lambda c: c["runs"][0].update(datasets=["cifar11"]), "unknown dataset 'cifar11'; choose one of: mnist, fmnist"),
+    (lambda c: c["runs"][0]["settings"].update(epochs=0), "0 is less than the minimum of 1"),
+    (lambda c: c["runs"][0]["settings"].update(lr_schedule="1e-3"), "'1e-3' does not match"),
+    (lambda c: c["runs"][0].update(algos=["symba-xx"]), "unknown algorithm 'symba-xx'; use a preset"),
+    (lambda c: c["probe"].update(arch="x"), "config: probe: unknown architecture 'x'; choose one of: s, d, f, t"),
+    (lambda c: c.pop("probe"), "'probe' is a required property"),
+    (lambda c: c["runs"][0]["algos"].append("symba-bn-olu"),
+     "grid entry 'table1_ablation' (runs[0]): algo 'symba-bn-olu': write 'tff'"),
+    (lambda c: c["runs"].append({"name": "longer_vff", "datasets": ["cifar10"], "archs": ["s"], "algos": ["vff"],
+                                 "seeds": [1], "settings": {"epochs": 200}}),
+     "run cifar10/s/vff/seed1 is in grid entries 'table1_ablation'"),
+])
+def test_a_wrong_key_or_value_of_the_paper_config_is_named(edit, named):
+    config = paper_config()
+    edit(config)
+    assert named in check(config)
+
+
+def test_a_run_listed_twice_with_the_same_settings_is_one_run():
+    config = paper_config()
+    config["runs"].append({**config["runs"][0], "name": "again", "algos": ["vff"], "seeds": [0]})
+    assert check(config) == "" and len(Grid.from_config(config).runs) == 117

@@ -2,8 +2,6 @@
 (bfloat16, channels-last, fused Adam) on the CPU, the score check, failures named, and (`-m gpu`) the CUDA path."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,11 +11,9 @@ from trifecta.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
 
 
-def test_selftest_command_passes_on_the_cpu_and_lists_every_family(tmp_path):
+def test_selftest_command_passes_on_the_cpu_and_lists_every_family(tmp_path, capsys):
     out = tmp_path / "selftest.json"
-    result = subprocess.run([sys.executable, "-m", "trifecta.cli", "selftest", "--device", "cpu", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert cli(["selftest", "--device", "cpu", "--json", str(out)]) == 0, capsys.readouterr()
     report = json.loads(out.read_text())
     assert list(report["families"]) == ["tff/s", "vff/d", "bp/d", "fa/f", "pep/t"] and report["failures"] == []
     assert report["device"]["type"] == "cpu" and report["recipe"]["precision"] == "fp32"
@@ -25,7 +21,7 @@ def test_selftest_command_passes_on_the_cpu_and_lists_every_family(tmp_path):
         assert family["loss_last"] < family["loss_first"], name
         assert family["scores"]["argmax_agreement"] >= 0.9 and family["scores"]["tolerance_used"] <= 1, name
     assert report["versions"]["torch"] == torch.__version__
-    assert "0 failures" in result.stdout
+    assert "0 failures" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("algo, arch", selftest.FAMILIES)

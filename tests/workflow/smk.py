@@ -53,8 +53,10 @@ else:  # selftest, probe, export-weights, figure, lineage, audit: the files they
 """
 
 # A SLURM client whose controller is down makes every snakemake start wait about 10 s (the SLURM executor
-# plugin runs `scontrol show config` when it is imported). Local-executor tests do not need SLURM.
-FAKE_SCONTROL = "#!/bin/sh\nexit 1\n"
+# plugin runs `scontrol show config` when it is imported, and sacct or sacctmgr to guess an account). These
+# tests plan or run locally and need no SLURM: the clients answer "no" at once.
+FAKE_SLURM = "#!/bin/sh\nexit 1\n"
+SLURM_CLIENTS = ("scontrol", "sacct", "sacctmgr", "sinfo", "squeue")
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -72,7 +74,7 @@ def copy_workflow(dest: Path) -> Path:
 
 def make_bin(folder: Path, fake_trifecta: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    scripts = {"scontrol": FAKE_SCONTROL}
+    scripts = dict.fromkeys(SLURM_CLIENTS, FAKE_SLURM)
     if fake_trifecta:
         scripts["trifecta"] = FAKE_TRIFECTA.format(python=sys.executable)
     for name, text in scripts.items():
