@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from trifecta.paper import KEY, PAPER_VALUES, QUOTED, layout, source
-from trifecta.registry import Run, run_id
+from trifecta.registry import TRAIN_DIR, Run, run_id
 
 
 def read_paper_values(path: Path = PAPER_VALUES) -> pd.DataFrame:
@@ -136,7 +136,7 @@ def summarize(values: list[float]) -> tuple[float, float]:
 
 
 def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, configured: pd.DataFrame | None = None,
-                 stand_in: dict | None = None, train_dir: Path = Path("results/train"),
+                 stand_in: dict | None = None, train_dir: Path = Path(TRAIN_DIR),
                  tables: list[str] | None = None) -> pd.DataFrame:
     """One row per cell of Tables 1–3: ours, the paper's, the difference, status and reason."""
     stand_in = {t: {axis: {str(k): v for k, v in m.items()} for axis, m in s.items()}

@@ -197,6 +197,8 @@ def algo_label(algo: str) -> str:
 # ---- Runs: id <-> directory ----
 
 TRAIN_DIR = "results/train"
+RUN_ID = "{dataset}/{arch}/{algo}/seed{seed}"  # the one pattern of run names, and of every per-run path
+RUN_DIR = "{root}/" + RUN_ID
 
 
 @dataclass(frozen=True, order=True)
@@ -209,11 +211,11 @@ class Run:
     @property
     def id(self) -> str:
         """A run's name in tables, figures, lineage and status: dataset/arch/algo/seedN."""
-        return f"{self.dataset}/{self.arch}/{self.algo}/seed{self.seed}"
+        return RUN_ID.format(**vars(self))
 
     def dir(self, root: str = TRAIN_DIR) -> str:
         """Its run directory: ROOT/dataset/arch/algo/seedN."""
-        return f"{root}/{self.id}"
+        return RUN_DIR.format(root=root, **vars(self))
 
     @classmethod
     def parse(cls, text) -> "Run":

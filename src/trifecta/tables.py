@@ -21,7 +21,7 @@ import pandas as pd
 from trifecta.aggregate import collect
 from trifecta.cells import build_tables, parse_configured, read_paper_values
 from trifecta.paper import CAPTIONS, PAPER_VALUES, TABLES
-from trifecta.registry import run_id
+from trifecta.registry import TRAIN_DIR, run_id
 from trifecta.render import to_html, to_latex, to_markdown
 from trifecta.scorecard import score
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the finished runs given)")
     p.add_argument("--stand-in", default="{}", help='JSON: {"table2": {"dataset": {"mnist": "mnist5k"}, '
                                                     '"arch": {"d": "s"}, "epoch": {"100": 4}}}')
-    p.add_argument("--train-dir", type=Path, default=Path("results/train"), help="where run directories live")
+    p.add_argument("--train-dir", type=Path, default=Path(TRAIN_DIR), help="where run directories live")
     p.add_argument("--out-dir", type=Path, required=True)
     return p
 

@@ -12,7 +12,7 @@ from snakemake.utils import validate
 # The torch-free modules of this checkout's package (names, settings, the grid, code hashes): planning checks
 # every run with the package's own validation and never imports torch.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from trifecta import codehash, paper  # noqa: E402
+from trifecta import codehash, paper, registry  # noqa: E402
 from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
 from trifecta.registry import Run  # noqa: E402
 
@@ -34,7 +34,10 @@ CODE_HASHES = {stage: codehash.stage_hash(stage) for stage in codehash.STAGES}
 
 # ---- The grid ----
 
-TRAIN_METRICS = "results/train/{dataset}/{arch}/{algo}/seed{seed}/metrics.json"
+TRAIN_DIR = registry.TRAIN_DIR
+RUN_ID = registry.RUN_ID  # dataset/arch/algo/seedN: the wildcards of every per-run rule
+TRAIN_METRICS = f"{TRAIN_DIR}/{RUN_ID}/metrics.json"
+PROBE_TABLE = f"results/probe/{RUN_ID}.csv"
 DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once the dataset is there
 PREFLIGHT = f"results/preflight/{CODE_HASHES['training'][:16]}.json"  # the selftest of this training code
 
@@ -174,8 +177,8 @@ def get_probe_runs():
 
 
 def get_probe_tables():
-    """Per-run probe tables, one per run to probe (results/probe/{dataset}/{arch}/{algo}/seed{seed}.csv)."""
-    return [f"results/probe/{run.id}.csv" for run in get_probe_runs()]
+    """Per-run probe tables, one per run to probe (PROBE_TABLE)."""
+    return [PROBE_TABLE.format(**vars(run)) for run in get_probe_runs()]
 
 
 def get_probe_settings():

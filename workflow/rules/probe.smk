@@ -3,17 +3,18 @@
 
 rule probe_layers:
     input:
-        "results/train/{dataset}/{arch}/{algo}/seed{seed}/metrics.json",
+        TRAIN_METRICS,
     output:
-        "results/probe/{dataset}/{arch}/{algo}/seed{seed}.csv",
+        PROBE_TABLE,
     params:
+        run_dir=subpath(input[0], parent=True),
         code=CODE_HASHES["probe"],
         hp=get_probe_settings(),
         data_dir=config["data_dir"],
     log:
-        "logs/probe/{dataset}/{arch}/{algo}/seed{seed}.log",
+        f"logs/probe/{RUN_ID}.log",
     benchmark:
-        "results/benchmarks/probe/{dataset}/{arch}/{algo}/seed{seed}.tsv"
+        f"results/benchmarks/probe/{RUN_ID}.tsv"
     threads: config["probe"]["threads"]
     resources:
         gpu=config["probe"]["gpu"],
@@ -22,8 +23,8 @@ rule probe_layers:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta probe --run-dir results/train/{wildcards.dataset}/{wildcards.arch}/{wildcards.algo}/seed{wildcards.seed}"
-        " {params.hp} --data-dir {params.data_dir} --threads {threads} --out {output} > {log} 2>&1"
+        "trifecta probe --run-dir {params.run_dir} {params.hp} --data-dir {params.data_dir} --threads {threads}"
+        " --out {output} > {log} 2>&1"
 
 
 rule merge_probes:

@@ -19,6 +19,7 @@ rule make_table:
     params:
         code=CODE_HASHES["analysis"],
         configured=get_table_configured,
+        train_dir=TRAIN_DIR,
         stand_in=get_stand_in,
     log:
         "logs/tables/{table}.log",
@@ -29,7 +30,7 @@ rule make_table:
         "../../envs/torch.yaml"
     shell:
         "trifecta tables --table {wildcards.table} --metrics {input.metrics} --paper-values {input.paper}"
-        " --configured {params.configured} --stand-in {params.stand_in:q} --train-dir results/train"
+        " --configured {params.configured} --stand-in {params.stand_in:q} --train-dir {params.train_dir}"
         " --out-dir results/tables > {log} 2>&1"
 
 

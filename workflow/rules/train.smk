@@ -6,9 +6,9 @@ rule train_model:
     output:
         TRAIN_METRICS,
     log:
-        "logs/train/{dataset}/{arch}/{algo}/seed{seed}.log",
+        f"logs/train/{RUN_ID}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{arch}/{algo}/seed{seed}.tsv"
+        f"results/benchmarks/train/{RUN_ID}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: lookup(dpath="resources/threads", within=config)
