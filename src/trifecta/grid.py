@@ -94,10 +94,7 @@ class Grid:
         probe = self.config.get("probe", {})
         if not probe.get("activate"):
             return
-        try:
-            get_dataset(probe["dataset"]), get_arch(probe["arch"])
-        except ValueError as err:
-            raise GridError(f"config: probe: {err}") from None
+        _check_names("probe", probe)
         for algo in probe["algos"]:
             if parse_ff_name(algo) is None:
                 raise GridError(f"config: probe.algos: '{algo}' is not a Forward-Forward algorithm (probes read "
@@ -122,10 +119,7 @@ class Grid:
         for name, spec in self.config.get("figures", {}).items():
             if name == "activate":
                 continue
-            try:
-                get_dataset(spec["dataset"]), get_arch(spec["arch"])
-            except ValueError as err:
-                raise GridError(f"config: figures.{name}: {err}") from None
+            _check_names(f"figures.{name}", spec)
             runs = self.figure_runs(name)
             if not runs:
                 continue
@@ -199,3 +193,10 @@ def schema_problem(config: dict, schema_path: Path) -> str | None:
         where += f" (grid entry '{entry.get('name')}')" if isinstance(entry, dict) else ""
     return f"config: {where}: {error.message}{hint}"
 
+
+def _check_names(block: str, spec: dict) -> None:
+    """The dataset and architecture an analysis block names exist."""
+    try:
+        get_dataset(spec["dataset"]), get_arch(spec["arch"])
+    except ValueError as err:
+        raise GridError(f"config: {block}: {err}") from None
