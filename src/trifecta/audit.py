@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from trifecta.codehash import identity_sha256, sha256_file
-from trifecta.checkpoint import resolve_snapshot
+from trifecta.snapshot import resolve_snapshot
 from trifecta.lineage import RUN_FILES
 from trifecta.cells import summarize
 

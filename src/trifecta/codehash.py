@@ -29,6 +29,9 @@ STAGE_COMMANDS = {
     "figures": ("figures.py",),
     "interim": ("interim.py",),
 }
+# Stages that depend on no training job's output (interim reads whatever runs have finished): their hash covers
+# every module they import, the training code's included.
+UNTRAINED_STAGES = ("training", "interim")
 
 
 def _module_path(name: str) -> Path:
@@ -90,9 +93,11 @@ def package_imports(module: str) -> set[str]:
 
 
 def stage_files(stage: str) -> list[str]:
-    """The package files whose code a stage's outputs depend on, beyond the training code (see above)."""
-    files = set().union(*(package_imports(m) for m in STAGE_COMMANDS[stage]))
-    return sorted(files if stage == "training" else files - set(stage_files("training")))
+    """The package files whose code a stage's outputs depend on, beyond the training code (see above). This
+    module is in none: it measures code and records provenance, and computes no result (a change to how it
+    hashes changes every hash anyway)."""
+    files = set().union(*(package_imports(m) for m in STAGE_COMMANDS[stage])) - {"codehash.py"}
+    return sorted(files if stage in UNTRAINED_STAGES else files - set(stage_files("training")))
 
 
 STAGES = {stage: tuple(stage_files(stage)) for stage in STAGE_COMMANDS}
@@ -100,7 +105,20 @@ STAGES = {stage: tuple(stage_files(stage)) for stage in STAGE_COMMANDS}
 
 def _code(path: Path) -> str:
     """The parsed code of a module: comments, blank lines and docstrings do not count."""
-    return ast.dump(_parsed(path), include_attributes=False)
+    return _dump(_parsed(path))
+
+
+def _dump(node) -> str:
+    """A syntax tree as text that does not depend on the Python version: ast.dump's text does (3.12 adds
+    `type_params=[]` to every function, 3.13 leaves out empty fields), so fields that are None or empty are
+    left out here and positions never count."""
+    if isinstance(node, ast.AST):
+        fields = [(name, getattr(node, name, None)) for name in node._fields]
+        return type(node).__name__ + "(" + ",".join(f"{name}={_dump(value)}" for name, value in fields
+                                                    if value is not None and value != []) + ")"
+    if isinstance(node, list):
+        return "[" + ",".join(_dump(item) for item in node) + "]"
+    return repr(node)
 
 
 def code_hash(files) -> str:

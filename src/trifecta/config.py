@@ -104,6 +104,11 @@ class TrainConfig:
         d["lr_schedule"] = [list(p) for p in self.lr_schedule]
         return d
 
+    def identity_dict(self) -> dict:
+        """The settings that determine a run's results, as its identity and run.json hold them (all but
+        eval_batch_size, which changes only the speed)."""
+        return {k: v for k, v in self.to_dict().items() if k != "eval_batch_size"}
+
 
 def _require(ok: bool, key: str, value, why: str) -> None:
     if not ok:

@@ -1,15 +1,12 @@
-"""Evaluation, shared by training and probes: scores of the test split and accuracies; an FF layer's features.
+"""Evaluation, shared by training and probes: scores of the test split and accuracies.
 
 Training evaluates by goodness over all labels (FF: every layer, the last layer, the mean of the last k
-layers, §5.4 and appendix I) or by the output logits (baselines). Probes read a layer's activations with the
-neutral label. Both go over a data.DeviceLoader in order, without gradients, in evaluation mode (batch norm
+layers, §5.4 and appendix I) or by the output logits (baselines); probes score their classifiers with
+`accuracy`. Evaluation goes over a data.DeviceLoader in order, without gradients, in evaluation mode (batch norm
 with its running statistics), in the recipe's precision.
 """
 
 import torch
-import torch.nn.functional as F
-
-MAX_POSITIONS = 4  # probes: conv activations are average-pooled to at most 4x4 positions
 
 
 def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -34,18 +31,3 @@ def evaluate(trainer, loader, last_k: int) -> dict:
             "accuracy": per_layer.tolist(), "acc_last": per_layer[-1].item(),
             "acc_last_k": ensemble.item() if scored >= last_k else float("nan"),
             "max_goodness": max_goodness.tolist(), "max_abs_weight": trainer.max_abs_weights()[-scored:].tolist()}
-
-
-@torch.no_grad()
-def layer_features(net, loader, layer: int, recipe) -> torch.Tensor:
-    """Activations of `layer` (0-based) of an FF net with the neutral label, flattened: (N, features), float32.
-    Conv activations are average-pooled to at most MAX_POSITIONS x MAX_POSITIONS first."""
-    net.eval()
-    out = []
-    with recipe.autocast_context():
-        for images, _ in loader:
-            h = net(images, None, layers=layer + 1)[-1]
-            if h.dim() == 4 and h.shape[-1] > MAX_POSITIONS:
-                h = F.adaptive_avg_pool2d(h, MAX_POSITIONS)
-            out.append(h.float().flatten(1))
-    return torch.cat(out)

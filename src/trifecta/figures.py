@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-from trifecta.registry import ARCHS, algo_label, run_id  # noqa: E402
+from trifecta.registry import ARCHS, run_id  # noqa: E402
 from trifecta import paper  # noqa: E402
 from trifecta.cells import best_seed  # noqa: E402
 
@@ -113,7 +113,7 @@ def accuracy_per_layer(ctx: Context):
     fig, axes = plt.subplots(len(ctx.algos), 1, figsize=(6.5, 3.2 * len(ctx.algos)), sharex=True, squeeze=False)
     for ax, algo in zip(axes[:, 0], ctx.algos):
         layer_lines(ax, ctx.best_layers(algo), "epoch", "accuracy")
-        ax.set(title=algo_label(algo), ylabel=ACC, xlabel="epoch")
+        ax.set(title=paper.algo_label(algo), ylabel=ACC, xlabel="epoch")
     return fig
 
 
@@ -130,7 +130,7 @@ def fig2(ctx: Context):
 
 def grad_norms_by_algorithm(ax, steps: dict, layer: int) -> None:
     """One layer's gradient norm at each step, one line per algorithm, log scale."""
-    frame = pd.concat([s.assign(algorithm=algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
+    frame = pd.concat([s.assign(algorithm=paper.algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
     sns.lineplot(frame[frame["layer"] == layer], x="step", y="grad_norm", hue="algorithm", ax=ax, linewidth=0.6,
                  estimator=None)
     log_axis(ax)
@@ -142,7 +142,7 @@ def fig3(ctx: Context):
     algo = ctx.algos[0]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.4), sharex=True)
     layer_lines(top, ctx.best_layers(algo), "epoch", "accuracy")
-    top.set(title=algo_label(algo), ylabel=ACC)
+    top.set(title=paper.algo_label(algo), ylabel=ACC)
     layer_lines(bottom, ctx.best_of(ctx.epoch_means, algo, "--epoch-means"), "epoch", "separation", marker=False)
     bottom.set(ylabel="separation g⁺ − g⁻ (epoch mean)", xlabel="epoch")
     return fig
@@ -154,7 +154,7 @@ def fig5(ctx: Context):
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
     for ax, column, title in [(axes[0], "g_pos", "positive"), (axes[1], "g_neg", "negative")]:
         layer_lines(ax, means, "epoch", column, marker=False, legend=ax is axes[1])
-        ax.set(title=f"{algo_label(ctx.algos[0])}: {title} goodness, epoch mean", xlabel="epoch",
+        ax.set(title=f"{paper.algo_label(ctx.algos[0])}: {title} goodness, epoch mean", xlabel="epoch",
                ylabel=GOOD if ax is axes[0] else "")
     return fig
 
@@ -172,7 +172,7 @@ def fig6(ctx: Context):
     for ax, column, label in [(axes[0], "max_goodness", "maximal test goodness"),
                               (axes[1], "max_abs_weight", "maximal |weight|")]:
         sns.lineplot(rows, x="layer", y=column, hue="epoch", marker="o", ax=ax, palette="rocket_r")
-        ax.set(title=algo_label(ctx.algos[0]), xlabel="layer", ylabel=label, xticks=sorted(rows["layer"].unique()))
+        ax.set(title=paper.algo_label(ctx.algos[0]), xlabel="layer", ylabel=label, xticks=sorted(rows["layer"].unique()))
     return fig
 
 
@@ -186,7 +186,7 @@ def fig7(ctx: Context):
                  estimator=None, legend="full")
     sns.move_legend(left, "upper left", bbox_to_anchor=(1.01, 1), title="layer", fontsize="small")
     log_axis(left)
-    left.set(title=f"{algo_label(ctx.algos[0])}: every layer", xlabel="training step", ylabel=GRAD)
+    left.set(title=f"{paper.algo_label(ctx.algos[0])}: every layer", xlabel="training step", ylabel=GRAD)
     grad_norms_by_algorithm(right, steps, layer)
     return fig
 
@@ -195,7 +195,7 @@ def fig8(ctx: Context):
     """Test accuracy of a backprop-trained probe on each layer's frozen features (mean ± sd over seeds)."""
     if ctx.probe is None:
         raise ValueError("figure 8 needs --probe")
-    frame = pd.concat([ctx.all_seeds(ctx.probe, a).assign(algorithm=algo_label(a)) for a in ctx.algos])
+    frame = pd.concat([ctx.all_seeds(ctx.probe, a).assign(algorithm=paper.algo_label(a)) for a in ctx.algos])
     if ctx.epoch is not None:
         frame = frame[frame["epoch"] == ctx.epoch]
     frame = frame.assign(probe_accuracy=100 * frame["probe_accuracy"])
@@ -214,7 +214,7 @@ def fig9(ctx: Context):
         epoch = ctx.epoch if ctx.epoch is not None else rows["epoch"].max()
         if not (rows["epoch"] == epoch).any():
             raise ValueError(f"{ctx.dataset}/{ctx.arch}/{algo} was not evaluated at epoch {epoch}")
-        parts.append(rows[rows["epoch"] == epoch].assign(algorithm=algo_label(algo)))
+        parts.append(rows[rows["epoch"] == epoch].assign(algorithm=paper.algo_label(algo)))
     frame = pd.concat(parts)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, column, label in [(axes[0], "max_abs_weight", "maximal |weight|"),
@@ -232,7 +232,7 @@ def fig10(ctx: Context):
     for ax, w in zip(axes[0], ctx.weights):
         image = ax.imshow(np.clip(w["weight"], -ctx.clamp, ctx.clamp), cmap="RdBu_r", vmin=-ctx.clamp,
                           vmax=ctx.clamp, interpolation="nearest", aspect="auto", rasterized=True)
-        ax.set(title=f"{algo_label(str(w['algo']))}, layer {int(w['layer'])}, epoch {int(w['epoch'])}",
+        ax.set(title=f"{paper.algo_label(str(w['algo']))}, layer {int(w['layer'])}, epoch {int(w['epoch'])}",
                xlabel="input neuron" if ctx.arch in ("f", "t") else "input (channel × 3×3 kernel position)",
                ylabel=("output neuron" if ctx.arch in ("f", "t") else "output channel") if ax is axes[0, 0] else "")
         ax.grid(False)

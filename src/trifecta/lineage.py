@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trifecta.checkpoint import resolve_snapshot
+from trifecta.snapshot import resolve_snapshot
 from trifecta.codehash import sha256_file, stage_hash
 
 RUN_FILES = ("metrics.json", "run.json", "eval.csv", "ensemble.csv", "steps.csv")

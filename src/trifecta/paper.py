@@ -6,7 +6,7 @@ depends only on that table's runs. The paper's printed values are in paper_value
 
 from pathlib import Path
 
-from trifecta.registry import DATASETS, canonical_name
+from trifecta.registry import BASELINES, DATASETS, canonical_name, parse_ff_name
 
 PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
 TABLES = ("table1", "table2", "table3")
@@ -65,3 +65,18 @@ def source(cell: dict, stand_in: dict) -> tuple[str, str, int]:
 def table_runs(table: str, stand_in: dict) -> set[tuple[str, str, str]]:
     """(dataset, arch, algo) of every run the cells of `table` read."""
     return {(*source(cell, stand_in)[:2], cell["algo"]) for cell in layout() if cell["table"] == table}
+
+
+def algo_label(algo: str) -> str:
+    """A readable name of an algorithm, as the figures title it."""
+    fixed = {"tff": "TFF (SymBa + BN + OLU)", "vff": "VFF (FTL τ=2 + LN)"}
+    if algo in fixed:
+        return fixed[algo]
+    if algo in BASELINES:
+        return BASELINES[algo].label
+    spec = parse_ff_name(algo)
+    if spec is None:
+        return algo
+    loss = "SymBa" if spec.loss == "symba" else ("FTL" if spec.tau is None else f"FTL τ={spec.tau:g}")
+    norm = {"ln": "layer norm", "bn": "batch norm", "none": "no norm"}[spec.norm]
+    return ", ".join([loss, norm] + (["OLU"] if spec.olu else []))

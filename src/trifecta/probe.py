@@ -26,14 +26,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta import checkpoint, data
-from trifecta.algorithms import build_ff_net
+from trifecta import data, snapshot
+from trifecta.algorithms.ff import ff_net
 from trifecta.config import config_from_dict
-from trifecta.evaluate import accuracy, layer_features
+from trifecta.evaluate import accuracy
 from trifecta.recipe import Recipe, add_device_options, device_from_options
-from trifecta.registry import get_dataset, run_id
+from trifecta.registry import check_combination, get_dataset, parse_ff_name, run_id
 
 log = logging.getLogger("trifecta.probe")
+MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4 positions
 COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy", "probe_train_accuracy",
            "label", "probe_epochs", "hidden", "snapshot_sha256", "run_dir"]
 
@@ -42,11 +43,30 @@ COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy"
 
 def load_snapshot_net(run_dir: Path, epoch: int | None, device) -> tuple:
     """(FF net with the snapshot's weights, in evaluation mode, record of the run, epoch, snapshot sha256)."""
-    state, record, epoch, sha = checkpoint.load_snapshot(run_dir, epoch)
-    net = build_ff_net(record["algo"], get_dataset(record["dataset"]), record["arch"],
-                       config_from_dict(record["config"]))
+    state, record, epoch, sha = snapshot.load_snapshot(run_dir, epoch)
+    spec = parse_ff_name(record["algo"])
+    if spec is None:
+        raise ValueError(f"{run_dir}: '{record['algo']}' is not a Forward-Forward algorithm (probes need goodness "
+                         "layers)")
+    check_combination(record["algo"], record["arch"])
+    net = ff_net(spec, get_dataset(record["dataset"]), record["arch"], config_from_dict(record["config"]))
     net.load_state_dict(state["net"])
     return net.to(device).eval(), record, epoch, sha
+
+
+@torch.no_grad()
+def layer_features(net, loader, layer: int, recipe) -> torch.Tensor:
+    """Activations of `layer` (0-based) of an FF net with the neutral label, flattened: (N, features), float32.
+    Conv activations are average-pooled to at most MAX_POSITIONS x MAX_POSITIONS first."""
+    net.eval()
+    out = []
+    with recipe.autocast_context():
+        for images, _ in loader:
+            h = net(images, None, layers=layer + 1)[-1]
+            if h.dim() == 4 and h.shape[-1] > MAX_POSITIONS:
+                h = F.adaptive_avg_pool2d(h, MAX_POSITIONS)
+            out.append(h.float().flatten(1))
+    return torch.cat(out)
 
 
 # ---- Probe ----

@@ -18,8 +18,10 @@ _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
 
 def add_device_options(parser, device_help: str | None = None) -> None:
-    """--device and --threads, as every command that computes takes them."""
+    """--device, --gpus and --threads, as every command that computes takes them."""
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help=device_help)
+    parser.add_argument("--gpus", type=int, help="GPUs the job was given (the workflow passes its `gpu` resource): "
+                                                 "0 runs on the CPU even where the machine has a GPU")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
 
 
@@ -27,7 +29,12 @@ def device_from_options(args) -> torch.device:
     """The device of --device, with torch's threads set from --threads."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+    return resolve_device(device_name(args))
+
+
+def device_name(args) -> str:
+    """--device, or cpu for a job given no GPU (--gpus 0): a GPU the machine has is not that job's."""
+    return "cpu" if args.gpus == 0 else args.device
 
 
 def resolve_device(name: str) -> torch.device:

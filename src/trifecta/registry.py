@@ -179,21 +179,6 @@ def algorithm_defaults(algo: str, dataset: str | None = None) -> dict:
     return {**baseline.defaults, **baseline.dataset_defaults.get(dataset, {})}
 
 
-def algo_label(algo: str) -> str:
-    """A readable name of an algorithm (figures, tables)."""
-    fixed = {"tff": "TFF (SymBa + BN + OLU)", "vff": "VFF (FTL τ=2 + LN)"}
-    if algo in fixed:
-        return fixed[algo]
-    if algo in BASELINES:
-        return BASELINES[algo].label
-    spec = parse_ff_name(algo)
-    if spec is None:
-        return algo
-    loss = "SymBa" if spec.loss == "symba" else ("FTL" if spec.tau is None else f"FTL τ={spec.tau:g}")
-    norm = {"ln": "layer norm", "bn": "batch norm", "none": "no norm"}[spec.norm]
-    return ", ".join([loss, norm] + (["OLU"] if spec.olu else []))
-
-
 # ---- Runs: id <-> directory ----
 
 TRAIN_DIR = "results/train"

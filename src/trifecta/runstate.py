@@ -166,10 +166,15 @@ class RunState:
         log.info("checkpoint %s", path)
         return path
 
-    def interrupted(self, signum, trainer, epoch: int, loader=None, step_log=None):
-        """Save where the run stands and mark it interrupted; returns the exception to raise."""
-        path = self.save_resume(trainer, epoch, loader, step_log)
+    def interrupted(self, signum, trainer, epoch: int, loader=None, step_log=None, resuming_mid_epoch=False):
+        """Save where the run stands and mark it interrupted; returns the exception to raise. Stopped while
+        resuming a partial epoch, before any step, the checkpoint it resumed from still says where it stands."""
         self.record["status"] = "interrupted"
+        if resuming_mid_epoch:
+            self.write()
+            return TrainingInterrupted(f"signal {signum} while resuming epoch {epoch + 1}: its checkpoint is kept; "
+                                       "run the same command to resume")
+        path = self.save_resume(trainer, epoch, loader, step_log)
         self.write()
         if loader is None:
             return TrainingInterrupted(f"signal {signum} after epoch {epoch}: saved {path}; "

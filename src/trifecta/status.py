@@ -12,6 +12,8 @@ test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.js
   interrupted  a signal stopped it after saving a checkpoint (preemption, time limit); its next attempt resumes
   failed       an error in the run (the note shows it); rerunning the workflow resumes it from its checkpoint
   complete     run.json says complete and metrics.json, written last, is there
+  outdated     a grid run that started with other settings or other training code than the config and the
+               checkout have now: the workflow trains it again, from epoch 0 (the note says what changed)
 The summary counts states and gives device-hours (GPU and CPU epochs together, the GPU share named): spent =
 the sum of measured epoch times; left = per unfinished grid run, remaining epochs x its mean epoch time or, with
 none measured, the mean of complete runs of the same dataset and architecture. Reads run.json and eval.csv
@@ -25,11 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+from trifecta import codehash
 from trifecta.config import format_duration as duration
 from trifecta.grid import Grid, GridError, load_config, schema_problem
 from trifecta.registry import TRAIN_DIR, Run
 
-STATES = ("pending", "running", "interrupted", "failed", "complete")
+STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 STALL_S = 600  # a "running" record older than max(STALL_S, 5 mean epochs) is marked "stalled?"
 NONE = "—"
@@ -75,8 +78,9 @@ def last_accuracy(path: Path) -> float | None:
     return 100 * float(accuracy) if accuracy else None
 
 
-def read_run(run: Run, root: Path, total: int | None, now: float) -> dict:
-    """One row: state, epochs done/total, last accuracy, mean epoch time, ETA, SLURM job id, note."""
+def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict | None = None) -> dict:
+    """One row: state, epochs done/total, last accuracy, mean epoch time, ETA, SLURM job id, note. `expected`:
+    the identity's config and training code that the grid asks for now (None outside the grid)."""
     out, note = Path(run.dir(str(root))), ""
     row = {"run": run.id, "state": "pending", "epochs_done": 0, "epochs_total": total, "accuracy": None,
            "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "wall_s": 0.0,
@@ -98,19 +102,37 @@ def read_run(run: Run, root: Path, total: int | None, now: float) -> dict:
         row["stalled"], note = True, f"stalled? (run.json {age / 60:.0f} min old)"
     elif state == "failed":
         note = record.get("error", "")
+    if changed := outdated(record, expected):
+        state, note = "outdated", f"{changed} changed since it ran: the workflow trains it again"
     row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
                s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
                device=(record.get("device") or {}).get("type"),
-               eta_s=max(total - len(times), 0) * mean if mean is not None and total else None)
+               eta_s=max(total - len(times) * (state != "outdated"), 0) * mean if mean is not None and total
+               else None)
     return row
+
+
+def outdated(record: dict, expected: dict | None) -> str:
+    """What differs between the run's record and what the grid asks for now ("" when nothing does): the
+    settings it recorded (a hand-written record may hold a few) and its training code hash."""
+    if expected is None:
+        return ""
+    recorded = record.get("config", {})
+    keys = sorted(k for k in recorded if k in expected["config"] and recorded[k] != expected["config"][k])
+    code = record.get("training_code") not in (None, expected["training_code"])
+    return " and ".join([f"settings ({', '.join(keys)})"] * bool(keys) + ["the training code"] * code)
 
 
 def collect(grid: Grid | None, root: Path) -> list[dict]:
     """The grid's runs in config order, then the run directories under root that the grid does not list."""
     now, rows, listed = time.time(), [], list(grid.runs) if grid else []
+    code = codehash.stage_hash("training") if grid else None
     for run in listed + [r for r in run_dirs(root) if grid is None or r not in grid.runs]:
         in_grid = None if grid is None else run in grid.runs
-        row = read_run(run, root, grid.settings(run).epochs if in_grid else None, now)
+        settings = grid.settings(run) if in_grid else None
+        expected = None if settings is None else {"config": json.loads(json.dumps(settings.identity_dict())),
+                                                  "training_code": code}  # as run.json holds them
+        row = read_run(run, root, settings.epochs if in_grid else None, now, expected)
         if in_grid is False:
             row["note"] = " ".join(["(not in the grid)", row["note"]]).strip()
         rows.append({**row, "in_grid": in_grid})
@@ -133,7 +155,8 @@ def summarize(rows: list[dict]) -> dict:
         if mean is None or not row["epochs_total"]:
             unknown += 1
         else:
-            left += max(row["epochs_total"] - row["epochs_done"], 0) * mean
+            done = 0 if row["state"] == "outdated" else row["epochs_done"]  # trained again from epoch 0
+            left += max(row["epochs_total"] - done, 0) * mean
     return {"runs": len(rows), "states": counts, "stalled": sum(row["stalled"] for row in rows),
             "device_hours_spent": sum(row["wall_s"] for row in rows) / 3600,
             "gpu_hours_spent": sum(row["wall_s"] for row in rows if row["device"] == "cuda") / 3600,
@@ -152,7 +175,7 @@ def render(rows: list[dict], summary: dict) -> str:
         eta = "done" if row["state"] == "complete" else duration(row["eta_s"])
         lines.append(line.format(row["run"], row["state"], epochs, accuracy, per_epoch, eta,
                                  row["slurm_job_id"] or NONE, row["note"][:80]).rstrip())
-    counts = ", ".join(f"{n} {state}" for state, n in summary["states"].items())
+    counts = ", ".join(f"{n} {state}" for state, n in summary["states"].items() if n or state != "outdated")
     stalled = f" ({summary['stalled']} of them stalled?)" if summary["stalled"] else ""
     unknown = summary["runs_without_estimate"]
     lines += ["", f"{summary['runs']} runs: {counts}{stalled}",

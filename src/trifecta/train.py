@@ -22,7 +22,7 @@ from trifecta import codehash, data, provenance
 from trifecta.algorithms import build_trainer
 from trifecta.config import TrainConfig, build_config, settings_help
 from trifecta.evaluate import evaluate
-from trifecta.recipe import add_device_options, resolve_device
+from trifecta.recipe import add_device_options, device_name, resolve_device
 from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, Run, check_combination, get_dataset
 from trifecta.runstate import RunState, StopRequest, TrainingInterrupted
 
@@ -43,10 +43,9 @@ class RunSpec(Run):
 
     @functools.cached_property
     def identity(self) -> dict:
-        """What determines the run's results (eval_batch_size only changes speed)."""
-        cfg = {k: v for k, v in self.cfg.to_dict().items() if k != "eval_batch_size"}
+        """What determines the run's results."""
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": cfg, "training_code": codehash.stage_hash("training")}
+                "config": self.cfg.identity_dict(), "training_code": codehash.stage_hash("training")}
 
     @functools.cached_property
     def identity_hash(self) -> str:
@@ -98,7 +97,7 @@ def train(spec: RunSpec) -> dict:
                  cfg.epochs)
         for epoch in range(first, cfg.epochs + 1):
             if stop():  # during start-up, or the evaluation or snapshot of the epoch before
-                raise run.interrupted(stop.signal, trainer, epoch - 1)
+                raise run.interrupted(stop.signal, trainer, epoch - 1, resuming_mid_epoch=partial is not None)
             run.begin_epoch()
             trainer.set_lr(cfg.lr_at(epoch - 1))
             if partial is None:
@@ -146,7 +145,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
-                   args.device, args.deterministic, args.checkpoint_dir, args.config)
+                   device_name(args), args.deterministic, args.checkpoint_dir, args.config)
     try:
         train(spec)
     except TrainingInterrupted as stopped:

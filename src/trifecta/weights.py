@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trifecta import checkpoint
+from trifecta import snapshot
 from trifecta.registry import run_id
 from trifecta.cells import best_seed
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:
-    state, _, _, sha = checkpoint.load_snapshot(run_dir, epoch)
+    state, _, _, sha = snapshot.load_snapshot(run_dir, epoch)
     key = f"layers.{layer - 1}.weight.weight"
     if key not in state["net"]:
         raise ValueError(f"{run_dir}: the network has no layer {layer} (no '{key}' in the snapshot)")

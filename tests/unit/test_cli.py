@@ -47,3 +47,14 @@ def test_audit_reads_results_lineage_by_default(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["audit"]) == 1  # no lineage yet: an error that names the file
     assert "results/lineage.json" in capsys.readouterr().err
+
+
+def test_a_job_given_no_gpu_runs_on_the_cpu():
+    """The workflow passes each job's `gpu` resource as --gpus: 0 means the CPU, even where torch sees a GPU."""
+    import argparse
+    from trifecta.recipe import add_device_options, device_name
+    parser = argparse.ArgumentParser()
+    add_device_options(parser)
+    assert device_name(parser.parse_args(["--gpus", "0", "--device", "cuda"])) == "cpu"
+    assert device_name(parser.parse_args(["--gpus", "1"])) == "auto"
+    assert device_name(parser.parse_args([])) == "auto"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from trifecta import aggregate, figures
-from trifecta.registry import algo_label
+from trifecta.paper import algo_label
 
 ALGOS = ("symba-ln", "symba-bn", "symba-none")
 EPOCHS = (1, 2, 3)

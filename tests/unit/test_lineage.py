@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.conftest import write_finished_run
-from trifecta import checkpoint, lineage
+from trifecta import lineage, snapshot
 
 
 def snapshot_run(root):
@@ -36,7 +36,7 @@ def test_a_moved_results_folder_still_finds_its_snapshots(tmp_path):
     shutil.copytree(run_dir, moved)
     shutil.rmtree(tmp_path / "old")  # the recorded absolute path is gone
     recorded = json.loads((moved / "run.json").read_text())["snapshots"]["1"]["path"]
-    found = checkpoint.resolve_snapshot(moved, recorded)
+    found = snapshot.resolve_snapshot(moved, recorded)
     assert found == moved / "checkpoints/abc/snapshot_epoch_0001.pt" and found.exists()
     assert lineage.run_entry(moved)["snapshots"]["1"]["sha256"] == lineage.sha256_file(found)
 

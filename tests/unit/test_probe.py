@@ -9,7 +9,7 @@ import torch
 
 from trifecta import data, probe, weights
 from trifecta.config import build_config
-from trifecta.evaluate import layer_features
+from trifecta.probe import layer_features
 from trifecta.recipe import Recipe
 from trifecta.registry import get_dataset
 from trifecta.train import RunSpec, train

@@ -112,7 +112,8 @@ def test_every_state_in_the_rows(grid_dirs, capsys):
 
 def test_summary_counts_and_hours(grid_dirs, capsys):
     summary = run_json(capsys, grid_dirs)["summary"]
-    assert summary["states"] == {"pending": 3, "running": 3, "interrupted": 2, "failed": 1, "complete": 2}
+    assert summary["states"] == {"pending": 3, "running": 3, "interrupted": 2, "failed": 1, "complete": 2,
+                                 "outdated": 0}
     assert (summary["runs"], summary["stalled"]) == (11, 1)
     spent = 720 + 720 + 600 + 18000 + 200 + 400 + 100 + 3600  # every measured epoch; the CPU run is the last term
     assert summary["device_hours_spent"] == pytest.approx(spent / 3600)
@@ -242,3 +243,23 @@ def test_import_is_torch_free():
     code = "import sys, trifecta.status; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
+def test_a_run_with_other_settings_or_code_than_now_is_outdated(grid_dirs, capsys):
+    """The config asks for 100 epochs; a complete run recorded with 50, or with other training code, will be
+    trained again from epoch 0: neither is complete, and its hours count in what is left."""
+    train = Path(grid_dirs[grid_dirs.index("--train-dir") + 1])
+    record_path = train / "mnist5k/s/tff/seed4/run.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "config": {"epochs": 50}}))
+    row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
+    assert (row["state"], row["eta_s"]) == ("outdated", 100 * 180.0)
+    assert row["note"] == "settings (epochs) changed since it ran: the workflow trains it again"
+    record_path.write_text(json.dumps({**record, "training_code": "0" * 64}))
+    report = run_json(capsys, grid_dirs)
+    row = {r["run"]: r for r in report["rows"]}["mnist5k/s/tff/seed4"]
+    assert (row["state"], row["note"]) == ("outdated", "the training code changed since it ran: the workflow trains "
+                                                       "it again")
+    assert report["summary"]["states"]["outdated"] == 1
+    record_path.write_text(json.dumps({**record, "training_code": status.codehash.stage_hash("training")}))
+    assert {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]["state"] == "complete"

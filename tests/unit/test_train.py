@@ -187,6 +187,24 @@ def test_sigusr1_mid_epoch_checkpoints_the_partial_epoch(reference_run, tmp_path
         "resume_epoch_0001_step_0003.pt"
 
 
+def test_a_signal_while_resuming_mid_epoch_keeps_that_checkpoint(reference_run, tmp_path, monkeypatch):
+    """Preempted mid-epoch, then again while the retry starts: the mid-epoch checkpoint stays the newest, as it
+    was, and no end-of-epoch checkpoint is overwritten with its weights."""
+    run = small_spec(tmp_path / "run")
+    with monkeypatch.context() as m:
+        signal_on_call(m, FFTrainer, "train_step", 8 + 3, signal.SIGUSR1)  # epoch 2, step 3 of 8
+        first = interrupted(run)
+    with monkeypatch.context() as m:
+        signal_on_call(m, data, "load_dataset", 1)  # the retry's start-up
+        second = interrupted(run)
+    resumes = {name: (e["epoch"], e["step"], e["sha256"]) for name, e in second.items() if e["kind"] == "resume"}
+    assert resumes == {name: (e["epoch"], e["step"], e["sha256"]) for name, e in first.items() if e["kind"] == "resume"}
+    train(run)
+    assert_same_logs(run, reference_run)
+    assert json.loads((run.out_dir / "run.json").read_text())["resumes"][-1]["checkpoint"] == \
+        "resume_epoch_0001_step_0003.pt"
+
+
 def test_sigterm_during_evaluation_stops_at_the_end_of_the_epoch(reference_run, tmp_path, monkeypatch):
     run = small_spec(tmp_path / "run")
     with monkeypatch.context() as m:

@@ -43,7 +43,7 @@ def test_paper_grid_plans_every_run_on_slurm_after_the_preflight(workflow_copy):
     block = text[text.index("rule preflight:"):]
     block = block[:block.index("Shell command")]
     assert "gpu=1" in block and "mem_mb=16000" in block
-    assert "trifecta selftest --threads" in text
+    assert "trifecta selftest --gpus 1 --threads" in text
     trains = re.findall(r"rule train_model:\n    input: ([^\n]*)", text)
     preflight = re.search(r"rule preflight:\n    output: (\S+)", text).group(1)
     assert re.fullmatch(r"results/preflight/[0-9a-f]{16}\.json", preflight)  # named by the training code's hash
@@ -227,6 +227,18 @@ def test_added_run_trains_only_itself(done):
     assert_reruns(rerun_plan(workdir, bin_dir)[0], ["mnist5k/t/pep/seed5"])
 
 
+def test_an_added_algorithm_or_dataset_trains_only_its_runs(done):
+    workdir, bin_dir = done
+    config = read_config(workdir)
+    config["runs"][0]["algos"].append("symba-bn")
+    config["runs"][1]["datasets"].append("fmnist")
+    write_config(workdir, config)
+    jobs = rerun_plan(workdir, bin_dir)[0]
+    assert ("download_data", "resources/data/fmnist.ok") in jobs
+    assert_reruns([job for job in jobs if job[0] != "download_data"],
+                  ["mnist5k/s/symba-bn/seed0", "mnist5k/s/symba-bn/seed1", "fmnist/t/pep/seed0"])
+
+
 def edit_code(workdir, module, text="\nEDITED = 1\n"):
     with open(workdir / "src/trifecta" / module, "a") as f:
         f.write(text)
@@ -331,3 +343,26 @@ def test_a_dataset_added_to_the_registry_is_planned(workflow_copy):
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay))
     jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "tiny.yaml", bin_dir=bin_dir))
     assert ("train_model", "results/train/tinydigits/s/tff/seed0/metrics.json") in jobs
+
+
+def test_a_deleted_metrics_json_reruns_nothing_until_asked(done):
+    """Tables that are up to date do not need the run again; the target train_all rebuilds it."""
+    workdir, bin_dir = done
+    (workdir / "results/train" / ALL_RUNS[0] / "metrics.json").unlink()
+    assert rerun_plan(workdir, bin_dir)[0] == []
+    assert rerun_plan(workdir, bin_dir, "train_all")[0] == [train_job(ALL_RUNS[0])]
+
+
+def test_a_deleted_preflight_report_reruns_nothing_until_a_run_trains(done):
+    """Complete runs do not need the preflight again (their input is marked ancient); once a run is to train, the
+    preflight runs, and every training job after it (Snakemake reruns whatever takes a rebuilt input)."""
+    workdir, bin_dir = done
+    [report] = (workdir / "results/preflight").glob("*.json")
+    report.unlink()
+    assert rerun_plan(workdir, bin_dir)[0] == []
+    config = read_config(workdir)
+    config["runs"][1]["seeds"] = [0, 5]
+    write_config(workdir, config)
+    jobs = rerun_plan(workdir, bin_dir)[0]
+    assert ("preflight", str(report.relative_to(workdir))) in jobs
+    assert_reruns([job for job in jobs if job[0] != "preflight"], [*ALL_RUNS, "mnist5k/t/pep/seed5"])

@@ -18,4 +18,4 @@ rule preflight:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta selftest --threads {threads} --json {output} > {log} 2>&1"
+        "trifecta selftest --gpus {resources.gpu} --threads {threads} --json {output} > {log} 2>&1"

@@ -23,8 +23,8 @@ rule probe_layers:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta probe --run-dir {params.run_dir} {params.hp} --data-dir {params.data_dir} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        "trifecta probe --run-dir {params.run_dir} {params.hp} --data-dir {params.data_dir} --gpus {resources.gpu}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule merge_probes:

@@ -25,7 +25,8 @@ rule train_model:
     shell:
         "trifecta train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
         " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir}"
-        " --checkpoint-dir {params.checkpoint_dir} --threads {threads} {params.settings} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoint_dir} --gpus {resources.gpu} --threads {threads} {params.settings}"
+        " > {log} 2>&1"
 
 
 rule train_all:

@@ -8,7 +8,7 @@ set_lr(lr), state_dict() / load_state_dict().
 
 from trifecta.algorithms.bp import BPTrainer
 from trifecta.algorithms.fa import FATrainer
-from trifecta.algorithms.ff import FFTrainer, ff_net
+from trifecta.algorithms.ff import FFTrainer
 from trifecta.algorithms.pepita import PEPITATrainer
 from trifecta.recipe import Recipe
 from trifecta.registry import BASELINES, check_combination, parse_ff_name
@@ -24,12 +24,3 @@ def build_trainer(name: str, info, arch: str, cfg, device):
     if name in TRAINERS:
         return TRAINERS[name](info, arch, cfg, recipe)
     return FFTrainer(parse_ff_name(name), info, arch, cfg, recipe)
-
-
-def build_ff_net(name: str, info, arch: str, cfg):
-    """An FF algorithm's network alone, on the CPU (probes load a snapshot into it; no optimiser state)."""
-    spec = parse_ff_name(name)
-    if spec is None:
-        raise ValueError(f"'{name}' is not a Forward-Forward algorithm (probes need goodness layers)")
-    check_combination(name, arch)
-    return ff_net(spec, info, arch, cfg)
