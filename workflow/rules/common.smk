@@ -16,10 +16,11 @@ from trifecta import codehash, paper, registry  # noqa: E402
 from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
 from trifecta.registry import Run  # noqa: E402
 
-problem = schema_problem(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-if problem:
-    raise WorkflowError(problem)
-validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+try:
+    validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+except WorkflowError:  # its message is the whole schema: name the key, the value and what is allowed instead
+    schema = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    raise WorkflowError(schema_problem(config, schema) or "config: does not match the schema") from None
 try:
     GRID = Grid.from_config(config)
 except GridError as err:
