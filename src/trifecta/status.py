@@ -107,9 +107,13 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
     row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
                s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
                device=(record.get("device") or {}).get("type"),
-               eta_s=max(total - len(times) * (state != "outdated"), 0) * mean if mean is not None and total
-               else None)
+               eta_s=epochs_left(state, len(times), total) * mean if mean is not None and total else None)
     return row
+
+
+def epochs_left(state: str, done: int, total: int) -> int:
+    """Epochs a run has still to train: all of them when it is outdated (trained again from epoch 0)."""
+    return max(total - (0 if state == "outdated" else done), 0)
 
 
 def outdated(record: dict, expected: dict | None) -> str:
@@ -155,8 +159,7 @@ def summarize(rows: list[dict]) -> dict:
         if mean is None or not row["epochs_total"]:
             unknown += 1
         else:
-            done = 0 if row["state"] == "outdated" else row["epochs_done"]  # trained again from epoch 0
-            left += max(row["epochs_total"] - done, 0) * mean
+            left += epochs_left(row["state"], row["epochs_done"], row["epochs_total"]) * mean
     return {"runs": len(rows), "states": counts, "stalled": sum(row["stalled"] for row in rows),
             "device_hours_spent": sum(row["wall_s"] for row in rows) / 3600,
             "gpu_hours_spent": sum(row["wall_s"] for row in rows if row["device"] == "cuda") / 3600,
