@@ -102,20 +102,21 @@ def no_host_sync(algo: str, arch: str, device) -> str | None:
     return None
 
 
-def unusable_gpu(device: torch.device) -> str | None:
-    """Why a job that was given GPUs will not use one, or None."""
+def unusable_gpu(device: torch.device, gpus: int | None = None) -> str | None:
+    """Why a job that was given GPUs will not use one, or None. `gpus`: what the job says it was given (--gpus);
+    0 is the CPU by choice, whatever CUDA_VISIBLE_DEVICES the machine sets."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    if device.type == "cuda" or visible in ("", "-1", "NoDevFiles"):
+    if device.type == "cuda" or gpus == 0 or visible in ("", "-1", "NoDevFiles"):
         return None
     return (f"this job was given GPU(s) (CUDA_VISIBLE_DEVICES={visible}) but torch {torch.__version__} (built for "
             f"CUDA {torch.version.cuda}) sees no usable CUDA device: training would run on the CPU")
 
 
-def selftest(device: torch.device) -> dict:
+def selftest(device: torch.device, gpus: int | None = None) -> dict:
     recipe = Recipe.for_run(device)
     report = {"device": {"type": device.type, "name": provenance.device_name(device)},
               "versions": provenance.versions(), "recipe": recipe.describe(), "families": {}, "failures": []}
-    if problem := unusable_gpu(device):
+    if problem := unusable_gpu(device, gpus):
         report["failures"].append(problem)
         return report  # what else runs here would test the CPU, not the node's GPU
     for algo, arch in FAMILIES:
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = device_from_options(args)
     start = time.perf_counter()
-    report = selftest(device)
+    report = selftest(device, args.gpus)
     report["seconds"] = round(time.perf_counter() - start, 1)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,11 @@ def test_a_job_given_a_gpu_it_cannot_use_fails(monkeypatch, capsys, tmp_path):
     assert "FAIL this job was given GPU(s) (CUDA_VISIBLE_DEVICES=0) but torch" in capsys.readouterr().err
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert selftest.unusable_gpu(torch.device("cpu")) is None
+
+
+def test_a_job_given_no_gpu_is_not_failed_by_the_machines_gpus(monkeypatch, capsys, tmp_path):
+    """`gpu: 0` (the embedded default) on a workstation that sets CUDA_VISIBLE_DEVICES: the CPU by choice."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(selftest, "FAMILIES", [])  # only the device check
+    assert cli(["selftest", "--gpus", "0", "--json", str(tmp_path / "r.json")]) == 0
+    assert cli(["selftest", "--gpus", "1", "--json", str(tmp_path / "r.json")]) == 1 or torch.cuda.is_available()
