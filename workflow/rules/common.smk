@@ -76,7 +76,7 @@ def get_run(wildcards):
 
 
 def get_train_inputs(wildcards):
-    """The dataset's marker and, when the preflight is on, its report (ancient: it orders, never reruns)."""
+    """The dataset's marker and, when the preflight is on, its report (ancient: its age never reruns a job)."""
     inputs = {"data": DATA_MARKER.format(dataset=wildcards.dataset)}
     if config["preflight"]["activate"]:
         inputs["preflight"] = ancient(PREFLIGHT)
