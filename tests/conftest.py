@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from trifecta import checkpoint
 from trifecta.codehash import identity_sha256
 from trifecta.config import build_config
 from trifecta.train import RunSpec, train
@@ -32,6 +33,30 @@ def read_rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def store_of(spec: RunSpec) -> Path:
+    """A run's identity folder (checkpoints, logs, record) in the default store, OUT/store."""
+    return Path(spec.out_dir) / "store" / spec.identity_hash
+
+
+def drop_resumes(spec: RunSpec, keep=lambda name, entry: False) -> None:
+    """The state of a job killed before it finished: no metrics.json (in its store or run directory), and only
+    the resume checkpoints that keep(name, index entry) accepts."""
+    folder = store_of(spec)
+    index = checkpoint.read_index(folder)
+    for name, entry in list(index.items()):
+        if entry["kind"] == "resume" and not keep(name, entry):
+            (folder / name).unlink()
+            del index[name]
+    checkpoint.write_json_atomic(folder / "index.json", index)
+    unfinish(spec)
+
+
+def unfinish(spec: RunSpec) -> None:
+    """Remove metrics.json from the run's store and run directory, as a job killed before it wrote them."""
+    (store_of(spec) / "metrics.json").unlink(missing_ok=True)
+    (Path(spec.out_dir) / "metrics.json").unlink(missing_ok=True)
+
+
 def copy_run(spec: RunSpec, dest) -> RunSpec:
     """The same run in another directory (checkpoints included), to be changed by one test."""
     shutil.copytree(spec.out_dir, dest)
@@ -51,15 +76,18 @@ def signal_on_call(monkeypatch, owner, name: str, call: int, signum=signal.SIGTE
     monkeypatch.setattr(owner, name, wrapped)
 
 
-def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, ensemble=None):
+def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, ensemble=None, config=None,
+                       training_code="ab" * 32, data=None):
     """A run directory as `trifecta train` leaves it, minus run.json and checkpoints: metrics.json, eval.csv,
     ensemble.csv, steps.csv. accs: {epoch: [accuracy of each layer]}; ensemble: {epoch: acc_last<k>} (default:
-    the mean of the last k layers). Returns the metrics.json path."""
+    the mean of the last k layers); config, training_code, data: the identity's (default: a few settings, a
+    made-up code hash, one made-up data file). Returns the metrics.json path."""
     run_dir = Path(root) / "train" / dataset / arch / algo / f"seed{seed}"
     run_dir.mkdir(parents=True)
     ensemble = ensemble or {e: sum(layers[-last_k:]) / len(layers[-last_k:]) for e, layers in accs.items()}
     identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed,
-                "config": {"epochs": max(accs), "last_k": last_k}, "training_code": "ab" * 32}
+                "config": config or {"epochs": max(accs), "last_k": last_k}, "training_code": training_code,
+                "data": data or {"data.gz": "ab" * 32}}
     evals = {str(e): {"acc_layers": layers, "acc_last": layers[-1], f"acc_last{last_k}": ensemble[e]}
              for e, layers in accs.items()}
     (run_dir / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\n" + "".join(

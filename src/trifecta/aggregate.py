@@ -10,10 +10,11 @@ run. Pure pandas: no torch. Figures are drawn from these files only.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
+
+from trifecta.rundir import read_json
 
 KEYS = ["dataset", "arch", "algo", "seed"]
 RUN_COLUMNS = [*KEYS, "epoch", "acc_last", "acc_last_k", "last_k", "run_dir", "identity_sha256"]
@@ -23,7 +24,7 @@ MAX_POINTS = 4000  # steps kept per run in steps.csv (for step-level curves)
 
 def read_run(metrics_path: Path) -> tuple[list[dict], pd.DataFrame]:
     """Rows of runs.csv and the layer table of one run, from its metrics.json and the eval.csv beside it."""
-    summary = json.loads(Path(metrics_path).read_text())
+    summary = read_json(metrics_path)
     identity = summary["identity"]
     keys = {key: identity[key] for key in KEYS}
     last_k = identity["config"]["last_k"]
@@ -57,7 +58,7 @@ def collect_steps(metrics_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     of every k-th step, k chosen so that no run keeps more than MAX_POINTS steps."""
     epochs, steps = [], []
     for path in metrics_paths:
-        identity = json.loads(Path(path).read_text())["identity"]
+        identity = read_json(path)["identity"]
         rows = pd.read_csv(Path(path).parent / "steps.csv").assign(**{key: identity[key] for key in KEYS})
         metrics = [c for c in rows.columns if c not in (*KEYS, "epoch", "step", "layer")]
         epochs.append(rows.groupby([*KEYS, "epoch", "layer"], as_index=False)[metrics].mean())

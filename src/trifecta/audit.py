@@ -11,12 +11,16 @@ Checks, each failure naming the artefact and the file:
    versions, data checksums, start and finish times, status complete;
 4. every table cell is recomputed from the per-run metrics.json files of its runs and matches the table
    file on disk (mean, std, number of seeds); probe results and weight figures name a snapshot whose hash
-   matches.
-Exit status 1 on any failure. A dirty working tree at training time is reported, not failed.
+   matches;
+5. every run has the identity that the config (the grid in the lineage) and this checkout name for it: its
+   settings, the training code's hash, and data checksums equal to the data files' now; a run outside the
+   grid fails;
+6. the seeds of a cell share every setting but the seed (and the training code and data).
+Each failure names the run (or cell), the file, the key, the recorded and the expected value. Exit status 1
+on any failure. A dirty working tree at training time is reported, not failed.
 """
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -24,10 +28,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.codehash import identity_sha256, sha256_file
-from trifecta.snapshot import resolve_snapshot
-from trifecta.lineage import RUN_FILES
+from trifecta import data
 from trifecta.cells import summarize
+from trifecta.codehash import identity_sha256, sha256_file, stage_hash
+from trifecta.grid import Grid, GridError, identity_differences
+from trifecta.registry import Run
+from trifecta.rundir import FILES as RUN_FILES, RECORD, SUMMARY, read_json
+from trifecta.snapshot import resolve_snapshot
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
 VERSIONS = ("python", "torch", "torchvision", "numpy")  # must be set; cuda and cudnn must be present (None on CPU builds)
@@ -77,8 +84,10 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails += check_hash(run_dir / name, entry["files"].get(name), f"run {run_id}")
     if not (run_dir / "run.json").exists() or not (run_dir / "metrics.json").exists():
         return fails, warns
-    record = json.loads((run_dir / "run.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    try:
+        record, metrics = read_json(run_dir / RECORD), read_json(run_dir / SUMMARY)
+    except ValueError as err:
+        return fails + [f"run {run_id}: {err}"], warns
     for epoch, snap in entry["snapshots"].items():
         path = resolve_snapshot(run_dir, snap["path"])
         fails += check_hash(path, snap["sha256"], f"run {run_id} snapshot epoch {epoch}")
@@ -97,6 +106,8 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails.append(f"run {run_id}: {run_dir / 'run.json'}: identity_sha256 differs from metrics.json's")
     if record.get("training_code_sha256") != (metrics.get("identity") or {}).get("training_code"):
         fails.append(f"run {run_id}: {run_dir / 'run.json'}: training_code_sha256 differs from metrics.json's")
+    if record.get("data_sha256") != (metrics.get("identity") or {}).get("data"):
+        fails.append(f"run {run_id}: {run_dir / 'run.json'}: data_sha256 differs from metrics.json's identity")
     fails += check_metrics_against_logs(run_id, run_dir, metrics)
     return fails, warns
 
@@ -148,7 +159,7 @@ def recompute_cell(cell: dict, runs: dict) -> tuple[float, float, int, list[str]
     for rid in cell["runs"]:
         path = Path(runs[rid]["run_dir"]) / "metrics.json"
         try:
-            value = json.loads(path.read_text())["evals"][str(cell["ours_epoch"])][cell["metric"]]
+            value = read_json(path)["evals"][str(cell["ours_epoch"])][cell["metric"]]
             values.append(100 * float(value))
         except (OSError, KeyError, TypeError, ValueError) as err:
             fails.append(f"{cell['id']}: {path}: cannot read {cell['metric']} at epoch {cell['ours_epoch']} ({err!r})")
@@ -189,6 +200,72 @@ def check_snapshot_use(artefact: dict, runs: dict) -> list[str]:
     return fails
 
 
+# ---- Runs against the grid, and the seeds of a cell against each other ----
+
+def identities(runs: dict) -> dict:
+    """Each run's identity from its metrics.json (None where it cannot be read: check_run reports why)."""
+    found = {}
+    for rid, entry in runs.items():
+        try:
+            found[rid] = read_json(Path(entry["run_dir"]) / SUMMARY)["identity"]
+        except (OSError, ValueError, KeyError, TypeError):
+            found[rid] = None
+    return found
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:38] + "…"
+
+
+def check_grid(spec: dict | None, runs: dict, recorded: dict) -> list[str]:
+    """Every run against the identity the grid (spec: {"runs", "data_dir"}) and this checkout name for it."""
+    if not spec:
+        return ["lineage: it names no grid (made by `trifecta lineage` without --grid): runs cannot be checked "
+                "against the config"]
+    try:
+        grid = Grid.from_config({"runs": spec["runs"]})
+    except (GridError, KeyError, TypeError) as err:
+        return [f"lineage: its grid cannot be read: {err}"]
+    code, checksums, fails = stage_hash("training"), {}, []
+    for rid, identity in recorded.items():
+        run, path = Run.parse(rid), Path(runs[rid]["run_dir"]) / SUMMARY
+        if run not in grid.runs:
+            fails.append(f"run {rid}: {path}: not in the grid (the config's `runs`), so no setting of it is checked")
+            continue
+        if identity is None:
+            continue
+        if run.dataset not in checksums:
+            try:
+                checksums[run.dataset] = data.dataset_checksums(run.dataset, Path(spec["data_dir"]))
+            except (OSError, RuntimeError) as err:
+                checksums[run.dataset] = None
+                fails.append(f"data {run.dataset}: cannot be checksummed: {err}")
+        expected = grid.expected_identity(run, code)
+        if checksums[run.dataset] is not None:
+            expected["data"] = checksums[run.dataset]
+        entry = grid.runs[run]["name"]
+        for what, mine, wanted in identity_differences(identity, expected):
+            source = {"training_code": "this checkout's training code"}.get(what, f"grid entry '{entry}'")
+            if what.startswith("data."):
+                source = f"the file in {spec['data_dir']}"
+            fails.append(f"run {rid}: {path}: {what} is {_short(mine)}, {source} gives {_short(wanted)}")
+    return fails
+
+
+def check_cell_seeds(cells: list[dict], recorded: dict) -> list[str]:
+    """The runs of a cell differ in nothing but the seed."""
+    fails = []
+    for cell in cells:
+        ids = [rid for rid in cell["runs"] if recorded.get(rid) is not None]
+        for rid in ids[1:]:
+            first = recorded[ids[0]]
+            for what, mine, theirs in identity_differences(recorded[rid], {**first, "seed": recorded[rid]["seed"]}):
+                fails.append(f"{cell['id']}: runs {ids[0]} and {rid} differ in {what} ({_short(theirs)} vs "
+                             f"{_short(mine)}): the seeds of a cell must share every setting but the seed")
+    return fails
+
+
 def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
     fails, warns = [], []
     for path, sha in lineage["files"].items():
@@ -204,6 +281,9 @@ def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
         fails, warns = fails + [x + note for x in f], warns + w
     cells = [a for a in lineage["artefacts"] if a["kind"] == "table_cell"]
     fails += check_cells(cells, lineage["runs"])
+    recorded = identities(lineage["runs"])
+    fails += check_grid(lineage.get("grid"), lineage["runs"], recorded)
+    fails += check_cell_seeds(cells, recorded)
     for artefact in lineage["artefacts"]:
         fails += check_snapshot_use(artefact, lineage["runs"])
     counts = {"runs": len(lineage["runs"]), "files": len(lineage["files"]), "table cells": len(cells),
@@ -221,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    fails, warns, counts = audit(json.loads(args.lineage.read_text()))
+    fails, warns, counts = audit(read_json(args.lineage))
     lines = [f"audit of {args.lineage}: " + ", ".join(f"{v} {k}" for k, v in counts.items())]
     lines += [f"WARNING {w}" for w in warns] + [f"FAIL {f}" for f in fails]
     lines.append(f"{'FAILED' if fails else 'PASSED'}: {len(fails)} failures, {len(warns)} warnings")

@@ -10,6 +10,7 @@ Importable without torch: the workflow validates every grid entry with it while 
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,11 +127,11 @@ def _parse_int_list(text) -> list[int]:
 def _parse_schedule(text) -> list[tuple[int, float]]:
     """'0:1e-3,150:1e-4' or [[0, 1e-3], [150, 1e-4]] -> [(0, 0.001), (150, 0.0001)]."""
     if isinstance(text, (list, tuple)):
-        return [(int(e), float(lr)) for e, lr in text]
+        return [(_parse_int(e), _parse_float(lr)) for e, lr in text]
     pairs = [p.split(":") for p in str(text).replace(" ", "").split(",") if p]
     if any(len(p) != 2 for p in pairs):
         raise ValueError("expected EPOCH:LR pairs separated by commas, e.g. 0:1e-3,150:1e-4")
-    return [(int(e), float(lr)) for e, lr in pairs]
+    return [(int(e), _parse_float(lr)) for e, lr in pairs]
 
 
 def _parse_bool(text) -> bool:
@@ -153,7 +154,10 @@ def _parse_int(text) -> int:
 def _parse_float(text) -> float:
     if isinstance(text, bool):
         raise ValueError("expected a number")
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
 
 
 _PARSERS = {
@@ -203,12 +207,22 @@ def build_config(config_file: Path | None = None, overrides=(), algo: str | None
     """Defaults, the algorithm's defaults, a YAML file of settings, then `key=value` overrides; validated."""
     settings = {}
     if config_file is not None:
-        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(yaml_problem(config_file, err)) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_file}: expected a mapping of setting: value")
         settings.update(loaded)
     settings.update(parse_overrides(overrides))
     return settings_config(settings, algo, dataset)
+
+
+def yaml_problem(path, err) -> str:
+    """A YAML syntax error as `FILE, line N, column M: what`."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+    return f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}"
 
 
 def config_from_dict(values: dict) -> TrainConfig:

@@ -9,12 +9,13 @@ a run's settings, its runtime estimate and the checks of the `probe:` and `figur
 """
 
 import itertools
+import json
 import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trifecta.config import ConfigError, TrainConfig, format_value, settings_config
+from trifecta.config import ConfigError, TrainConfig, format_value, settings_config, yaml_problem
 from trifecta.registry import Run, canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
 
 
@@ -31,6 +32,7 @@ def render_settings(settings: dict) -> str:
 class Grid:
     config: dict
     runs: dict[Run, dict] = field(default_factory=dict)  # run -> its grid entry
+    notes: list[str] = field(default_factory=list)  # analysis entries that plan nothing, one line each
     _settings: dict = field(default_factory=dict)  # (entry name, algo, dataset) -> TrainConfig
 
     @classmethod
@@ -77,6 +79,12 @@ class Grid:
         entry = self.runs[run]
         return self._settings[(entry["name"], run.algo, run.dataset)]
 
+    def expected_identity(self, run: Run, training_code: str) -> dict:
+        """The identity the grid and the checkout name for a run (as run.json and metrics.json hold it), less its
+        data checksums, which only the data files can give."""
+        return {**vars(run), "config": json.loads(json.dumps(self.settings(run).identity_dict())),
+                "training_code": training_code}
+
     def select(self, **only) -> list[Run]:
         """Runs of the grid whose fields equal `only` (e.g. dataset="cifar10", algo="tff"), in config order."""
         return [run for run in self.runs if all(getattr(run, k) == v for k, v in only.items())]
@@ -95,6 +103,9 @@ class Grid:
         if not probe.get("activate"):
             return
         _check_names("probe", probe)
+        if not any(self.select(dataset=probe["dataset"], arch=probe["arch"], algo=algo) for algo in probe["algos"]):
+            self.notes.append(f"probe: no run of {probe['dataset']}/{probe['arch']} with algos "
+                              f"{', '.join(probe['algos'])} is in the grid: no probes, no Figure 8")
         for algo in probe["algos"]:
             if parse_ff_name(algo) is None:
                 raise GridError(f"config: probe.algos: '{algo}' is not a Forward-Forward algorithm (probes read "
@@ -122,6 +133,10 @@ class Grid:
             _check_names(f"figures.{name}", spec)
             runs = self.figure_runs(name)
             if not runs:
+                if self.config["figures"].get("activate") and spec:
+                    missing = [f"{spec['dataset']}/{spec['arch']}/{algo}" for algo in spec["algos"]
+                               if not self.select(dataset=spec["dataset"], arch=spec["arch"], algo=algo)]
+                    self.notes.append(f"figures.{name}: no run of {', '.join(missing)} in the grid: not drawn")
                 continue
             layers = get_arch(spec["arch"]).layers
             for layer in spec.get("layers", []):
@@ -141,6 +156,20 @@ class Grid:
                                     f"{run.id} (grid entry '{self.runs[run]['name']}')")
 
 
+def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, object, object]]:
+    """(what, recorded, expected) for each part of a run's recorded identity that differs from `expected`: the run's
+    names, each setting (`settings.KEY`), the training code, each data file (`data FILE`, where `expected` has
+    "data"). A part missing on one side counts as a difference (recorded or expected None)."""
+    diffs = [(key, recorded.get(key), expected[key]) for key in ("dataset", "arch", "algo", "seed", "training_code")
+             if key in expected and recorded.get(key) != expected[key]]
+    parts = [("settings", "config")] + [("data", "data")] * ("data" in expected)
+    for label, key in parts:
+        mine, theirs = recorded.get(key) or {}, expected[key]
+        diffs += [(f"{label}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
+                  if mine.get(k) != theirs.get(k)]
+    return diffs
+
+
 # ---- Config files ----
 
 def load_config(paths) -> dict:
@@ -157,8 +186,10 @@ def load_config(paths) -> dict:
     for path in paths:
         try:
             loaded = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as err:
+        except OSError as err:
             raise GridError(f"{path}: {err}") from None
+        except yaml.YAMLError as err:
+            raise GridError(yaml_problem(path, err)) from None
         if not isinstance(loaded, dict):
             raise GridError(f"{path}: not a YAML mapping of config keys")
         config = merge(config, loaded)

@@ -34,6 +34,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def host() -> str:
+    return socket.gethostname()
+
+
+def slurm_job_id() -> str | None:
+    return os.environ.get("SLURM_JOB_ID")
+
+
 def versions() -> dict:
     return {
         "python": sys.version.split()[0],
@@ -56,8 +64,8 @@ def run_record(*, recipe, deterministic: bool, data_checksums: dict, training_co
         "training_code_sha256": training_code,
         "versions": versions(),
         "device": {"type": device.type, "name": device_name(device)},
-        "host": socket.gethostname(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "host": host(),
+        "slurm_job_id": slurm_job_id(),
         "recipe": recipe.describe(),
         "determinism": {"deterministic": deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark},
         "data_sha256": data_checksums,

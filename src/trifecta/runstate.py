@@ -1,22 +1,29 @@
-"""The state of one training run on disk: its record (run.json), tidy logs, checkpoints, resume and signals.
+"""The state of one training run on disk: its identity's folder (the store), the run directory that shows it,
+resume, divergence and signals.
 
-A run directory holds run.json (provenance and status: running, interrupted, failed, complete), steps.csv
-(per step and layer), eval.csv (per evaluation epoch and layer), ensemble.csv (mean goodness of the last k
-layers) and, written last, metrics.json (its presence means the run is complete). Checkpoints live in a folder
-named by the run's identity hash, so a changed setting never resumes from a stale state.
+Everything a run writes belongs to its identity (dataset, architecture, algorithm, seed, settings, training
+code, data): STORE/<identity hash>/ holds its record (run.json), its tidy logs (steps.csv per step and layer,
+eval.csv per evaluation epoch and layer, ensemble.csv), its resume checkpoints and snapshots and, written last,
+metrics.json. The run directory (`--out`) shows one identity's files: while a run trains, its run.json,
+eval.csv and ensemble.csv; once it completes, copies of all of them, metrics.json last (its presence means
+the run directory holds a complete run). So a changed setting never resumes from another identity's state, a
+setting changed back finds its identity complete and is shown again without training (byte for byte the
+same files), and a lost run directory is rebuilt from the store.
 
-A run that starts again resumes from its newest resume checkpoint that verifies, and its logs are cut back to
-that epoch; with none (no checkpoint folder, none written yet, every one corrupt) it starts at epoch 0 with
-empty logs. SIGTERM (SLURM's warning before a time limit, a preemption, scancel) or SIGUSR1 make it save and
-stop: in an epoch, after the current step (the partial epoch is checkpointed); during start-up, evaluation or
-a snapshot, at the end of that epoch.
+A run that starts again resumes from its identity's newest resume checkpoint that verifies, and its logs are
+cut back to that epoch; with none (none written yet, every one corrupt) it starts at epoch 0 with empty logs.
+SIGTERM (SLURM's warning before a time limit, a preemption, scancel) or SIGUSR1 make it save and stop: in an
+epoch, after the current step (the partial epoch is checkpointed); during start-up, evaluation or a snapshot,
+at the end of that epoch. A non-finite loss, goodness or weight fails the run (run.json says where).
 """
 
 import contextlib
 import csv
+import filecmp
 import io
 import json
 import logging
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -25,11 +32,12 @@ import torch
 
 from trifecta import checkpoint, provenance
 from trifecta.config import format_duration
+from trifecta.lease import Lease, LeaseWaitStopped
+from trifecta.rundir import (ENSEMBLE, ENSEMBLE_COLUMNS, EVAL, EVAL_COLUMNS, LOGS, RECORD, STEP_KEYS, STEPS, SUMMARY,
+                             read_json)
 
 log = logging.getLogger("trifecta.train")
-EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
-ENSEMBLE_COLUMNS = ("epoch", "last_k", "accuracy")
-LOGS = ("steps.csv", "eval.csv", "ensemble.csv")
+LIVE = (RECORD, EVAL, ENSEMBLE)  # shown in the run directory while the run trains
 
 
 # ---- Tidy logs ----
@@ -56,13 +64,31 @@ def truncate_rows(path: Path, last_epoch: int) -> None:
 
 
 def fmt(x: float) -> str:
-    return "" if x != x else f"{x:.6g}"  # NaN -> empty cell
+    return "" if x != x else f"{x:.6g}"  # NaN (e.g. the gradient norm of a resting layer) -> empty cell
 
 
-# ---- Signals ----
+def copy_file(source: Path, dest: Path) -> None:
+    """Copy atomically; a destination with the same bytes is left alone (and its modification time with it)."""
+    if dest.exists() and filecmp.cmp(source, dest, shallow=False):
+        return
+    with open(source, "rb") as src:
+        checkpoint.write_atomic(dest, lambda f: shutil.copyfileobj(src, f))
+
+
+# ---- Signals and failures ----
 
 class TrainingInterrupted(RuntimeError):
     """SIGTERM or SIGUSR1 arrived; the run saved what it had and stopped."""
+
+
+class Diverged(RuntimeError):
+    """A loss, goodness or weight is not finite: the run cannot give a number."""
+
+    def __init__(self, where: dict):
+        self.where = where
+        place = f"epoch {where['epoch']}" + (f", step {where['step']}" if "step" in where else "") + \
+            (f", layer {where['layer']}" if "layer" in where else "")
+        super().__init__(f"diverged at {place}: {where['what']} = {where['value']}")
 
 
 class StopRequest:
@@ -89,56 +115,87 @@ class StopRequest:
 # ---- The run ----
 
 class RunState:
-    """run.json, logs and checkpoints of one run (a train.RunSpec)."""
+    """The store folder of one run's identity (a train.RunSpec) and the run directory that shows it."""
 
     def __init__(self, spec):
         self.spec, self.out = spec, Path(spec.out_dir)
-        self.ckpt_dir = Path(spec.checkpoint_dir or self.out / "checkpoints") / spec.identity_hash
-        self.record: dict = {}
+        self.store: Path | None = None  # the identity's folder, once the identity is known
+        self.held = False  # whether this process holds the store's lease
+        # until start() writes the full record: what a failure during start-up leaves in the run directory
+        self.record = {"dataset": spec.dataset, "arch": spec.arch, "algo": spec.algo, "seed": spec.seed,
+                       "config": spec.cfg.identity_dict(), "status": "starting", "phase": "start-up",
+                       "host": provenance.host(),
+                       "slurm_job_id": provenance.slurm_job_id(), "started": provenance.now(), "epoch_wall_s": {}}
         self.iteration = 0  # steps done before the current epoch
         self.epoch_start = 0.0
 
-    @property
-    def summary_path(self) -> Path:
-        return self.out / "metrics.json"
+    @contextlib.contextmanager
+    def identity_held(self, stop):
+        """The identity (its data files hashed) and its store, with the store's lease for the body; a failure
+        in the body is recorded in the store's run.json while the lease is still held."""
+        self.store = Path(self.spec.store_dir or self.out / "store") / self.spec.identity_hash
+        with Lease(self.store, f"store of identity {self.spec.identity_hash}").held(stop):
+            self.held = True
+            try:
+                with self.failure_recorded():
+                    yield self
+            finally:
+                self.held = False
 
     def completed(self) -> dict | None:
-        """metrics.json of this very run (same identity), or None; another run's summary is removed."""
-        if not self.summary_path.exists():
+        """This identity's metrics.json, if its store holds a complete run (else None)."""
+        path = self.store / SUMMARY
+        if not path.exists():
             return None
-        summary = json.loads(self.summary_path.read_text())
-        if summary.get("identity") == self.spec.identity:
-            return summary
-        self.summary_path.unlink()  # a different run: its summary no longer describes this directory
-        return None
+        try:
+            summary = json.loads(path.read_text())
+        except ValueError as err:
+            log.warning("%s is unreadable (%s): finishing the run again from its last checkpoint", path, err)
+            return None
+        if summary.get("identity_sha256") != self.spec.identity_hash or not all(
+                (self.store / name).exists() for name in (RECORD, *LOGS)):
+            log.warning("%s does not describe this identity's complete files: finishing the run again", path)
+            return None
+        return summary
+
+    def publish(self, names=(*LIVE, STEPS, SUMMARY)) -> None:
+        """Show the identity's files in the run directory, metrics.json last (never one of another identity)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if SUMMARY not in names:
+            (self.out / SUMMARY).unlink(missing_ok=True)
+        for name in names:
+            if (self.store / name).exists():
+                copy_file(self.store / name, self.out / name)
 
     def start(self, trainer, loader, facts: dict) -> tuple[int, torch.Tensor | None]:
-        """Resume from the newest verified checkpoint or start afresh; write run.json. Returns the first epoch to
-        train and, for an epoch a signal interrupted, the step metrics of its steps done so far."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Resume from the identity's newest verified checkpoint or start afresh; write run.json. Returns the
+        first epoch to train and, for an epoch a signal interrupted, the step metrics of its steps done so far."""
+        self.store.mkdir(parents=True, exist_ok=True)
+        for name in (SUMMARY, *LOGS):  # the run directory shows only this identity from now on
+            (self.out / name).unlink(missing_ok=True)
         spec = self.spec
         self.record = {**spec.identity, "identity_sha256": spec.identity_hash, "status": "running", **facts,
-                       "checkpoint_dir": str(self.ckpt_dir), "started": provenance.now(), "epoch_wall_s": {},
+                       "store": str(self.store), "started": provenance.now(), "epoch_wall_s": {},
                        "resumes": [], "snapshots": {}}
-        loaded = checkpoint.load_latest(self.ckpt_dir) if (self.ckpt_dir / checkpoint.INDEX).exists() else None
+        loaded = checkpoint.load_latest(self.store) if (self.store / checkpoint.INDEX).exists() else None
         if loaded is None:  # epoch 0, for whatever reason: the logs of an earlier attempt must go
-            for name in LOGS:
-                (self.out / name).unlink(missing_ok=True)
+            for name in (SUMMARY, *LOGS):
+                (self.store / name).unlink(missing_ok=True)
             self.write()
             return 1, None
         state, path = loaded
         trainer.load_state_dict(state["trainer"])
         torch.set_rng_state(state["rng_cpu"])
         epoch, self.iteration = state["epoch"], state["iteration"]
-        previous = json.loads((self.out / "run.json").read_text()) if (self.out / "run.json").exists() else {}
-        if previous.get("identity_sha256") == spec.identity_hash:
-            for key in ("started", "resumes", "snapshots"):
-                self.record[key] = previous[key]
-            self.record["epoch_wall_s"] = {e: s for e, s in previous["epoch_wall_s"].items() if int(e) <= epoch}
+        previous = read_json(self.store / RECORD) if (self.store / RECORD).exists() else {}
+        for key in ("started", "resumes", "snapshots"):
+            self.record[key] = previous.get(key, self.record[key])
+        self.record["epoch_wall_s"] = {e: s for e, s in previous.get("epoch_wall_s", {}).items() if int(e) <= epoch}
         self.record["resumes"].append({"from_epoch": epoch, "checkpoint": path.name, "at": provenance.now(),
                                        "host": self.record["host"], "slurm_job_id": self.record["slurm_job_id"]})
+        (self.store / SUMMARY).unlink(missing_ok=True)
         for name in LOGS:
-            truncate_rows(self.out / name, epoch)
+            truncate_rows(self.store / name, epoch)
         self.write()
         partial = state.get("partial")
         if partial is None:
@@ -149,7 +206,14 @@ class RunState:
         return epoch + 1, partial["step_log"]
 
     def write(self) -> None:
-        checkpoint.write_json_atomic(self.out / "run.json", self.record)
+        """run.json in the store and what the run directory shows of the run so far; before the store is held
+        (a failure during start-up), run.json in the run directory only."""
+        if self.held:
+            checkpoint.write_json_atomic(self.store / RECORD, self.record)
+            self.publish(LIVE)
+        else:
+            (self.out / SUMMARY).unlink(missing_ok=True)
+            checkpoint.write_json_atomic(self.out / RECORD, self.record)
 
     def begin_epoch(self) -> None:
         self.epoch_start = time.perf_counter()
@@ -162,7 +226,7 @@ class RunState:
         if loader is not None:
             step = loader.step + 1
             state["partial"] = {"loader": loader.state_dict(), "step_log": step_log[:step].cpu()}
-        path, _ = checkpoint.save_checkpoint(self.ckpt_dir, "resume", epoch, state, step=step)
+        path, _ = checkpoint.save_checkpoint(self.store, "resume", epoch, state, step=step)
         log.info("checkpoint %s", path)
         return path
 
@@ -182,11 +246,12 @@ class RunState:
         return TrainingInterrupted(f"signal {signum} during epoch {epoch + 1}: saved {path} after {loader.step + 1} "
                                    f"of {len(loader)} steps; run the same command to resume")
 
-    def end_epoch(self, epoch: int, trainer, step_log: torch.Tensor, lr: float) -> None:
-        """Append the epoch's steps to steps.csv (the epoch's one host sync) and log its progress line."""
+    def end_epoch(self, epoch: int, trainer, step_log: torch.Tensor, lr: float) -> torch.Tensor:
+        """Append the epoch's steps to steps.csv (the epoch's one host sync), write run.json and log the epoch's
+        progress line; returns the step metrics on the host."""
         values = step_log.cpu()
-        header = ("epoch", "step", "layer", *trainer.step_metrics)
-        append_rows(self.out / "steps.csv", header,
+        header = (*STEP_KEYS, *trainer.step_metrics)
+        append_rows(self.store / STEPS, header,
                     ([epoch, self.iteration + s, layer + 1, *map(fmt, row)]
                      for s, per_layer in enumerate(values.tolist()) for layer, row in enumerate(per_layer)))
         self.iteration += len(values)
@@ -200,53 +265,61 @@ class RunState:
             f", last-layer separation {values[:, -1, 1].nanmean().item():.4g}"
         log.info("epoch %d/%d: loss %.4g%s, %.1f s, lr %g, ETA %s", epoch, self.spec.cfg.epochs, loss, separation,
                  seconds, lr, format_duration(left))
+        return values
 
     def evaluation(self, epoch: int, result: dict, last_k: int) -> None:
-        append_rows(self.out / "eval.csv", EVAL_COLUMNS,
+        append_rows(self.store / EVAL, EVAL_COLUMNS,
                     ([epoch, layer, *map(fmt, row)] for layer, *row in zip(
                         result["layer"], result["accuracy"], result["max_goodness"], result["max_abs_weight"])))
-        append_rows(self.out / "ensemble.csv", ENSEMBLE_COLUMNS, [[epoch, last_k, fmt(result["acc_last_k"])]])
+        append_rows(self.store / ENSEMBLE, ENSEMBLE_COLUMNS, [[epoch, last_k, fmt(result["acc_last_k"])]])
+        self.publish(LIVE)
         log.info("epoch %d: test accuracy of the last layer %.4f, of the last %d layers %.4f",
                  epoch, result["acc_last"], last_k, result["acc_last_k"])
 
     def save_snapshot(self, epoch: int, trainer) -> None:
-        path, sha256 = checkpoint.save_checkpoint(self.ckpt_dir, "snapshot", epoch, {
+        path, sha256 = checkpoint.save_checkpoint(self.store, "snapshot", epoch, {
             "epoch": epoch, "identity": self.spec.identity, "net": trainer.net.state_dict()})
         self.record["snapshots"][str(epoch)] = {"path": str(path), "sha256": sha256}
         self.write()
         log.info("snapshot of epoch %d: %s", epoch, path)
 
     def finish(self) -> dict:
-        """metrics.json (read back from the tidy logs, their single source), written last."""
-        summary = summarize(self.out, self.spec)
+        """metrics.json (read back from the tidy logs, their single source), written last, then the run
+        directory shows the complete run."""
+        summary = summarize(self.store, self.spec)
         self.record.update(status="complete", finished=provenance.now())
-        self.write()
-        checkpoint.write_json_atomic(self.summary_path, summary)
+        checkpoint.write_json_atomic(self.store / RECORD, self.record)
+        checkpoint.write_json_atomic(self.store / SUMMARY, summary)
+        self.publish()
         return summary
 
     @contextlib.contextmanager
     def failure_recorded(self):
-        """An error in the run marks run.json `failed`, with the error, for `trifecta status`."""
+        """An error marks run.json `failed`, with the error (and, for a divergence, where), in the store while
+        its lease is held, else (start-up: a missing dataset, say) in the run directory; once."""
         try:
             yield
-        except TrainingInterrupted:
+        except (TrainingInterrupted, LeaseWaitStopped):
             raise
-        except BaseException as err:
-            if self.record:
+        except BaseException as err:  # Ctrl-C included
+            if self.record["status"] != "failed":
                 self.record.update(status="failed", error=f"{type(err).__name__}: {err}", finished=provenance.now())
+                if isinstance(err, Diverged):
+                    self.record["diverged"] = err.where
+                    log.error("%s: the run failed; no metrics.json is written", err)
                 self.write()
             raise
 
 
-def summarize(out: Path, spec) -> dict:
+def summarize(folder: Path, spec) -> dict:
     """metrics.json: accuracies per evaluation epoch, read back from eval.csv and ensemble.csv."""
     evals = {}
-    with open(out / "eval.csv", newline="") as f:
+    with open(folder / EVAL, newline="") as f:
         for row in csv.DictReader(f):
             entry = evals.setdefault(row["epoch"], {"acc_layers": []})
             entry["acc_layers"].append(float(row["accuracy"]))
             entry["acc_last"] = float(row["accuracy"])
-    with open(out / "ensemble.csv", newline="") as f:
+    with open(folder / ENSEMBLE, newline="") as f:
         for row in csv.DictReader(f):
             evals[row["epoch"]][f"acc_last{row['last_k']}"] = float(row["accuracy"]) if row["accuracy"] else None
     return {"identity": spec.identity, "identity_sha256": spec.identity_hash, "evals": evals}

@@ -14,7 +14,7 @@ def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
     path = Path(recorded_path)
     if path.exists():
         return path
-    moved = Path(run_dir) / "checkpoints" / path.parent.name / path.name
+    moved = Path(run_dir) / "store" / path.parent.name / path.name
     return moved if moved.exists() else path
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from trifecta import codehash
 from trifecta.config import format_duration as duration
-from trifecta.grid import Grid, GridError, load_config, schema_problem
+from trifecta.grid import Grid, GridError, identity_differences, load_config, schema_problem
 from trifecta.registry import TRAIN_DIR, Run
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
@@ -101,7 +101,7 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
     if state == "running" and age > max(STALL_S, 5 * (mean or 0)):
         row["stalled"], note = True, f"stalled? (run.json {age / 60:.0f} min old)"
     elif state == "failed":
-        note = record.get("error", "")
+        note = diverged(record["diverged"]) if record.get("diverged") else record.get("error", "")
     if changed := outdated(record, expected):
         state, note = "outdated", f"{changed} changed since it ran: the workflow trains it again"
     row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
@@ -111,6 +111,12 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
     return row
 
 
+def diverged(where: dict) -> str:
+    """run.json's `diverged` in words."""
+    place = ", ".join(f"{key} {where[key]}" for key in ("epoch", "step", "layer") if key in where)
+    return f"diverged at {place}: {where['what']} = {where['value']}"
+
+
 def epochs_left(state: str, done: int, total: int) -> int:
     """Epochs a run has still to train: all of them when it is outdated (trained again from epoch 0)."""
     return max(total - (0 if state == "outdated" else done), 0)
@@ -118,12 +124,15 @@ def epochs_left(state: str, done: int, total: int) -> int:
 
 def outdated(record: dict, expected: dict | None) -> str:
     """What differs between the run's record and what the grid asks for now ("" when nothing does): the
-    settings it recorded (a hand-written record may hold a few) and its training code hash."""
+    settings it recorded (a hand-written record may hold a few) and its training code."""
     if expected is None:
         return ""
     recorded = record.get("config", {})
-    keys = sorted(k for k in recorded if k in expected["config"] and recorded[k] != expected["config"][k])
-    code = record.get("training_code") not in (None, expected["training_code"])
+    expected = {"config": {k: v for k, v in expected["config"].items() if k in recorded},
+                "training_code": expected["training_code"]}
+    differences = identity_differences({"config": recorded, "training_code": record.get("training_code")}, expected)
+    keys = [what.removeprefix("settings.") for what, _, _ in differences if what.startswith("settings.")]
+    code = record.get("training_code") is not None and any(what == "training_code" for what, _, _ in differences)
     return " and ".join([f"settings ({', '.join(keys)})"] * bool(keys) + ["the training code"] * code)
 
 
@@ -133,10 +142,8 @@ def collect(grid: Grid | None, root: Path) -> list[dict]:
     code = codehash.stage_hash("training") if grid else None
     for run in listed + [r for r in run_dirs(root) if grid is None or r not in grid.runs]:
         in_grid = None if grid is None else run in grid.runs
-        settings = grid.settings(run) if in_grid else None
-        expected = None if settings is None else {"config": json.loads(json.dumps(settings.identity_dict())),
-                                                  "training_code": code}  # as run.json holds them
-        row = read_run(run, root, settings.epochs if in_grid else None, now, expected)
+        expected = grid.expected_identity(run, code) if in_grid else None
+        row = read_run(run, root, grid.settings(run).epochs if in_grid else None, now, expected)
         if in_grid is False:
             row["note"] = " ".join(["(not in the grid)", row["note"]]).strip()
         rows.append({**row, "in_grid": in_grid})

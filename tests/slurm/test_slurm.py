@@ -335,7 +335,7 @@ def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twi
                                                            r"saved \S+ after (\d+) of", log.read_text()),
                         180, "SIGTERM line in the training log", proc)
         record = read_json(run_dir / "run.json")
-        index = read_json(workdir / record["checkpoint_dir"] / "index.json")
+        index = read_json(workdir / record["store"] / "index.json")
         # Snakemake sees the failure at its next status poll and submits attempt 2: the run's second SLURM job
         # (it submits nothing else; sacct shows a job's comment only once the job has ended).
         retry_id = wait_for(lambda: len(jobs := sacct("--name", run_id)) == 2 and jobs[1]["JobID"], 120,

@@ -2,24 +2,37 @@
 record or a table is caught, naming the cell and the file."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from tests.conftest import write_finished_run
-from trifecta import audit, lineage, tables
+from tests.fakedata import write_fake_dataset
+from trifecta import audit, data, lineage, tables
+from trifecta.codehash import stage_hash
+from trifecta.config import settings_config
 
 HEX = "ab" * 32
 
 
-def write_run(root, dataset, arch, algo, seed, accs: dict) -> Path:
-    """A finished run directory as `trifecta train` leaves it, with run.json and snapshots; returns metrics.json."""
-    metrics = write_finished_run(root, dataset, arch, algo, seed, accs)
+SETTINGS = {"epochs": 100, "eval_epochs": [10, 100]}  # the grid's, for every run of the fixture
+GRID = [{"name": "table1_cells", "datasets": ["cifar10"], "archs": ["s"], "algos": ["tff", "symba-bn"],
+         "seeds": [0, 1], "settings": SETTINGS}]
+
+
+def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) -> Path:
+    """A finished run directory as `trifecta train` leaves it, with run.json and snapshots, trained with
+    `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
+    config = json.loads(json.dumps(settings_config(settings, algo, dataset).identity_dict()))
+    metrics = write_finished_run(root, dataset, arch, algo, seed, accs, config=config,
+                                 training_code=stage_hash("training"),
+                                 data=data.dataset_checksums(dataset, Path(root) / "data"))
     run_dir = metrics.parent
     summary = json.loads(metrics.read_text())
     identity, identity_sha = summary["identity"], summary["identity_sha256"]
-    snap_dir = run_dir / "checkpoints" / "id"
+    snap_dir = run_dir / "store" / "id"
     snap_dir.mkdir(parents=True)
     snapshots = {}
     for epoch in accs:
@@ -27,11 +40,11 @@ def write_run(root, dataset, arch, algo, seed, accs: dict) -> Path:
         snap.write_bytes(f"weights of {dataset}/{algo}/{seed} at {epoch}".encode())
         snapshots[str(epoch)] = {"path": str(snap), "sha256": lineage.sha256_file(snap)}
     record = {**identity, "identity_sha256": identity_sha, "status": "complete",
-              "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": HEX,
+              "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": identity["training_code"],
               "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
                            "cudnn": None},
               "device": {"type": "cpu", "name": "x86_64"}, "host": "h", "slurm_job_id": None,
-              "data_sha256": {"data.gz": HEX}, "started": "t0", "finished": "t1", "epoch_wall_s": {},
+              "data_sha256": identity["data"], "started": "t0", "finished": "t1", "epoch_wall_s": {},
               "resumes": [], "snapshots": snapshots}
     (run_dir / "run.json").write_text(json.dumps(record))
     return metrics
@@ -41,15 +54,21 @@ def write_run(root, dataset, arch, algo, seed, accs: dict) -> Path:
 def results(tmp_path, monkeypatch):
     """Two seeds of two Table 1 cells (cifar10/s at epoch 100), tables and lineage written."""
     monkeypatch.chdir(tmp_path)
-    metrics = []
+    write_fake_dataset("cifar10", tmp_path / "data")
     for algo in ("tff", "symba-bn"):
         for seed in (0, 1):
             acc = 0.6 + 0.05 * seed + (0.1 if algo == "tff" else 0)
-            path = write_run(tmp_path, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]})
-            metrics.append(str(path))
-    assert tables.main(["--metrics", *metrics, "--out-dir", "tables", "--table", "table1"]) == 0
-    assert lineage.main(["tables/table1.lineage.json", "--out", "lineage.json"]) == 0
+            write_run(tmp_path, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]})
+    make_lineage()
     return tmp_path
+
+
+def make_lineage(grid=GRID) -> None:
+    """Table 1 and the lineage (with the grid) from the run directories under ./train, as the workflow makes them."""
+    metrics = sorted(str(p) for p in Path("train").glob("*/*/*/seed*/metrics.json"))
+    assert tables.main(["--metrics", *metrics, "--out-dir", "tables", "--table", "table1"]) == 0
+    assert lineage.main(["tables/table1.lineage.json", "--out", "lineage.json", "--grid", json.dumps(grid),
+                         "--data-dir", "data"]) == 0
 
 
 def run_audit(capsys) -> tuple[int, str]:
@@ -83,7 +102,7 @@ def test_tampered_metrics_file_is_caught(results, capsys):
 
 
 def test_tampered_snapshot_is_caught(results, capsys):
-    snap = results / "train/cifar10/s/symba-bn/seed0/checkpoints/id/snapshot_epoch_0100.pt"
+    snap = results / "train/cifar10/s/symba-bn/seed0/store/id/snapshot_epoch_0100.pt"
     snap.write_bytes(b"other weights")
     code, out = run_audit(capsys)
     assert code == 1 and "snapshot epoch 100" in out and str(snap) in out
@@ -135,3 +154,66 @@ def test_a_repeated_log_row_is_caught(results, capsys, name, row):
     path.write_text(path.read_text() + row + "\n")
     code, out = run_audit(capsys)
     assert code == 1 and f"{path.relative_to(results)}: 1 rows repeat an earlier" in out
+
+
+# ---- Runs against the grid and against each other (issue 19, case 4) ----
+
+def retrain(results, algo, seed, settings) -> None:
+    """The run trained again with other settings, as `trifecta train` would leave it."""
+    shutil.rmtree(results / f"train/cifar10/s/{algo}/seed{seed}")
+    acc = 0.6 + 0.05 * seed + (0.1 if algo == "tff" else 0)
+    write_run(results, "cifar10", "s", algo, seed, {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, acc]}, settings)
+
+
+def test_a_cell_of_runs_with_other_settings_fails(results, capsys):
+    """Seed 1 trained at another width, rate and without augmentation: the cell and its lineage are consistent,
+    the audit is not fooled."""
+    retrain(results, "tff", 1, {**SETTINGS, "width": 0.125, "lr_schedule": "0:1e-2", "augment": False})
+    make_lineage()
+    code, out = run_audit(capsys)
+    assert code == 1
+    path = "train/cifar10/s/tff/seed1/metrics.json"
+    assert f"run cifar10/s/tff/seed1: {path}: settings.width is 0.125, grid entry 'table1_cells' gives 1.0" in out
+    assert f"run cifar10/s/tff/seed1: {path}: settings.augment is False, grid entry 'table1_cells' gives True" in out
+    assert ("table1 [OLU+BN @ 100 | SymBa (alpha=4)]: runs cifar10/s/tff/seed0 and cifar10/s/tff/seed1 differ in "
+            "settings.width (1.0 vs 0.125)") in out
+    assert "cifar10/s/symba-bn" not in out.split("FAIL", 1)[1]  # the other cell is fine
+
+
+def test_runs_of_a_changed_config_fail(results, capsys):
+    """The same runs audited against a grid that now asks for 200 epochs: every run is named, with the key."""
+    make_lineage([{**GRID[0], "settings": {**SETTINGS, "epochs": 200}}])
+    code, out = run_audit(capsys)
+    assert code == 1 and out.count("settings.epochs is 100, grid entry 'table1_cells' gives 200") == 4
+
+
+def test_a_run_outside_the_grid_fails(results, capsys):
+    make_lineage([{**GRID[0], "algos": ["tff"]}])
+    code, out = run_audit(capsys)
+    assert code == 1 and "run cifar10/s/symba-bn/seed0: train/cifar10/s/symba-bn/seed0/metrics.json: not in the grid" in out
+
+
+def test_changed_data_or_training_code_fails(results, capsys, monkeypatch):
+    batch = results / "data/cifar-10-batches-py/data_batch_1"
+    batch.write_bytes(batch.read_bytes() + b"x")  # the data file changed since the runs were trained
+    monkeypatch.setattr(audit, "stage_hash", lambda stage: "cd" * 32)  # and so did the training code
+    code, out = run_audit(capsys)
+    assert code == 1
+    assert "settings" not in out and out.count("data.cifar-10-batches-py/data_batch_1 is '") == 4
+    assert "the file in data gives" in out
+    assert out.count(f"training_code is '{stage_hash('training')[:37]}…, this checkout's training code gives") == 4
+
+
+def test_a_lineage_without_its_grid_fails(results, capsys):
+    record = json.loads((results / "lineage.json").read_text())
+    del record["grid"]
+    (results / "lineage.json").write_text(json.dumps(record))
+    code, out = run_audit(capsys)
+    assert code == 1 and "lineage: it names no grid" in out
+
+
+def test_a_truncated_metrics_file_is_named(results, capsys):
+    path = results / "train/cifar10/s/tff/seed0/metrics.json"
+    path.write_text(path.read_text()[:50])
+    code, out = run_audit(capsys)
+    assert code == 1 and f"{path.relative_to(results)} is not valid JSON" in out

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta import checkpoint, data
-from tests.conftest import signal_on_call
+from trifecta import data
+from tests.conftest import drop_resumes, signal_on_call
 from trifecta.algorithms import TRAINERS, build_trainer
 from trifecta.algorithms.bp import BPNet
 from trifecta.algorithms.fa import FALinear, FANet, FeedbackAlignment
@@ -238,13 +238,7 @@ def test_resumed_run_equals_the_uninterrupted_one(tmp_path, algo):
     small = ["subset_train=640", "augment=true"]  # augmentation: the generator's stream must resume too
     _, full = run(tmp_path, algo, "full", small)
     part_spec, _ = run(tmp_path, algo, "part", small)
-    ckpt = part_spec.out_dir / "checkpoints" / part_spec.identity_hash
-    index = checkpoint.read_index(ckpt)
-    for name in [n for n, e in index.items() if e["epoch"] == 2]:  # killed during epoch 2
-        (ckpt / name).unlink()
-        del index[name]
-    checkpoint.write_json_atomic(ckpt / "index.json", index)
-    (part_spec.out_dir / "metrics.json").unlink()
+    drop_resumes(part_spec, keep=lambda name, entry: entry["epoch"] != 2)  # killed during epoch 2
     _, resumed = run(tmp_path, algo, "part", small)
     assert resumed["evals"] == full["evals"]
     assert read(tmp_path / "part" / "steps.csv") == read(tmp_path / "full" / "steps.csv")

@@ -58,3 +58,11 @@ def test_a_job_given_no_gpu_runs_on_the_cpu():
     assert device_name(parser.parse_args(["--gpus", "0", "--device", "cuda"])) == "cpu"
     assert device_name(parser.parse_args(["--gpus", "1"])) == "auto"
     assert device_name(parser.parse_args([])) == "auto"
+
+
+def test_a_truncated_metrics_file_is_named(tmp_path, capsys):
+    from tests.conftest import write_finished_run
+    path = write_finished_run(tmp_path, "mnist5k", "s", "tff", 0, {1: [0.5] * 6})
+    path.write_text(path.read_text()[:40])  # a job killed while writing it (before atomic writes), or a bad copy
+    assert cli.main(["collect", "--runs", str(path), "--out", str(tmp_path / "runs.csv")]) == 1
+    assert f"trifecta collect: error: {path} is not valid JSON" in capsys.readouterr().err

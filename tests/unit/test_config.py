@@ -80,3 +80,18 @@ def test_help_lists_every_setting_with_its_default():
 def test_choice_and_number_settings_name_the_problem(override, message):
     with pytest.raises(ConfigError, match=message):
         build_config(overrides=[override])
+
+
+@pytest.mark.parametrize("override", ["lr_schedule=0:inf", "lr_schedule=0:1e-3,10:nan", "tau=nan", "alpha=inf",
+                                      "momentum=nan", "width=inf", "dropout=-inf"])
+def test_non_finite_numbers_are_refused_naming_key_and_value(override):
+    key, value = override.split("=")
+    with pytest.raises(ConfigError, match=f"setting {key}='{value}' is malformed: expected a finite number"):
+        build_config(overrides=[override])
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 5\nwidth: [0.5\nbatch_size: 64\n")
+    with pytest.raises(ConfigError, match=rf"{path}, line 3, column \d+: not valid YAML: "):
+        build_config(path)

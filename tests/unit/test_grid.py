@@ -123,3 +123,22 @@ def test_a_run_listed_twice_with_the_same_settings_is_one_run():
     config = paper_config()
     config["runs"].append({**config["runs"][0], "name": "again", "algos": ["vff"], "seeds": [0]})
     assert check(config) == "" and len(Grid.from_config(config).runs) == 117
+
+
+def test_a_figure_or_probe_entry_that_plans_nothing_says_so_in_one_line():
+    config = with_runs(entry(algos=("tff", "symba-ln")))
+    config["figures"] = {"activate": True, "fig3": {"dataset": "mnist5k", "arch": "d", "algos": ["tff"]},
+                         "fig1": {"dataset": "mnist5k", "arch": "s", "algos": ["symba-ln", "symba-bn"]},
+                         "fig4": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"]}}
+    config["probe"] = {**config["probe"], "dataset": "mnist5k", "arch": "f", "algos": ["symba-ln"], "epoch": None}
+    grid = Grid.from_config(config)
+    assert grid.notes == [
+        "probe: no run of mnist5k/f with algos symba-ln is in the grid: no probes, no Figure 8",
+        "figures.fig3: no run of mnist5k/d/tff in the grid: not drawn",
+        "figures.fig1: no run of mnist5k/s/symba-bn in the grid: not drawn"]
+
+
+def test_a_yaml_syntax_error_in_a_config_file_names_its_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("runs:\n  - name: x\n    seeds: [0\n")
+    with pytest.raises(GridError, match=r"bad.yaml, line 4, column \d+: not valid YAML"):
+        load_config([tmp_path / "bad.yaml"])

@@ -10,10 +10,10 @@ from trifecta import lineage, snapshot
 
 
 def snapshot_run(root):
-    """A finished run whose run.json records one snapshot (in its checkpoints folder, by absolute path)."""
+    """A finished run whose run.json records one snapshot (in its store folder, by absolute path)."""
     metrics = write_finished_run(root, "mnist5k", "s", "tff", 0, {1: [0.4] * 6})
     run_dir = metrics.parent
-    snap = run_dir / "checkpoints" / "abc" / "snapshot_epoch_0001.pt"
+    snap = run_dir / "store" / "abc" / "snapshot_epoch_0001.pt"
     snap.parent.mkdir(parents=True)
     snap.write_bytes(b"weights")
     record = {"identity_sha256": "abc", "snapshots": {"1": {"path": str(snap.resolve()), "sha256": lineage.sha256_file(snap)}},
@@ -26,7 +26,7 @@ def test_run_entry_hashes_every_file_and_snapshot(tmp_path):
     run_dir = snapshot_run(tmp_path)
     entry = lineage.run_entry(run_dir)
     assert set(entry["files"]) == set(lineage.RUN_FILES) and all(entry["files"].values())
-    assert entry["snapshots"]["1"]["sha256"] == lineage.sha256_file(run_dir / "checkpoints/abc/snapshot_epoch_0001.pt")
+    assert entry["snapshots"]["1"]["sha256"] == lineage.sha256_file(run_dir / "store/abc/snapshot_epoch_0001.pt")
     assert entry["provenance"]["git"]["commit"] == "c" * 40
 
 
@@ -37,7 +37,7 @@ def test_a_moved_results_folder_still_finds_its_snapshots(tmp_path):
     shutil.rmtree(tmp_path / "old")  # the recorded absolute path is gone
     recorded = json.loads((moved / "run.json").read_text())["snapshots"]["1"]["path"]
     found = snapshot.resolve_snapshot(moved, recorded)
-    assert found == moved / "checkpoints/abc/snapshot_epoch_0001.pt" and found.exists()
+    assert found == moved / "store/abc/snapshot_epoch_0001.pt" and found.exists()
     assert lineage.run_entry(moved)["snapshots"]["1"]["sha256"] == lineage.sha256_file(found)
 
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,30 +13,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import SMALL, copy_run, read_rows, signal_on_call, small_spec
+from tests.conftest import (REFERENCE, SMALL, copy_run, drop_resumes, read_rows, signal_on_call, small_spec,
+                            store_of, unfinish)
 from trifecta import checkpoint, data, status, train as train_module
 from trifecta.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
 from trifecta.config import build_config
-from trifecta.runstate import TrainingInterrupted
-from trifecta.train import RunSpec, train
+from trifecta.recipe import Recipe
+from trifecta.registry import parse_ff_name
+from trifecta.runstate import Diverged, TrainingInterrupted
+from trifecta.train import RunSpec, divergence, train
 
 
-def ckpt_dir(spec):
-    return spec.out_dir / "checkpoints" / spec.identity_hash
-
-
-def drop_resumes(spec, keep=lambda name, entry: False):
-    """Remove resume checkpoints from a run's folder and index (keep those keep() accepts), and its metrics.json:
-    the state of a job killed before it wrote them."""
-    folder = ckpt_dir(spec)
-    index = checkpoint.read_index(folder)
-    for name, entry in list(index.items()):
-        if entry["kind"] == "resume" and not keep(name, entry):
-            (folder / name).unlink()
-            del index[name]
-    checkpoint.write_json_atomic(folder / "index.json", index)
-    (spec.out_dir / "metrics.json").unlink()
+def epochs_done(run_dir) -> dict:
+    """The epochs that run.json in a run directory says are done (none while it is not written)."""
+    try:
+        return json.loads((run_dir / "run.json").read_text())["epoch_wall_s"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def assert_same_logs(spec, reference):
@@ -64,7 +59,7 @@ def test_outputs(reference_run):
         assert key in record
     assert record["recipe"]["precision"] == "fp32" and list(record["epoch_wall_s"]) == ["1", "2", "3"]
     assert set(record["snapshots"]) == {"1", "3"}  # model weights kept for later analyses
-    kept = sorted(p.name for p in ckpt_dir(reference_run).glob("*.pt"))
+    kept = sorted(p.name for p in store_of(reference_run).glob("*.pt"))
     assert kept == ["resume_epoch_0002.pt", "resume_epoch_0003.pt", "snapshot_epoch_0001.pt", "snapshot_epoch_0003.pt"]
 
 
@@ -102,8 +97,8 @@ def test_resume_gives_the_uninterrupted_result(reference_run, tmp_path):
 
 def test_corrupt_checkpoint_is_skipped_not_loaded(reference_run, tmp_path, caplog):
     run = copy_run(reference_run, tmp_path / "run")
-    (run.out_dir / "metrics.json").unlink()
-    last = ckpt_dir(run) / "resume_epoch_0003.pt"
+    unfinish(run)
+    last = store_of(run) / "resume_epoch_0003.pt"
     last.write_bytes(last.read_bytes()[:100])  # truncated by a crash or a full disk
     with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
         checkpoint.load_checkpoint(last)
@@ -119,15 +114,15 @@ def test_a_restart_from_epoch_0_starts_with_empty_logs(reference_run, tmp_path, 
     """Whatever the reason a run starts again at epoch 0, its logs do not keep the rows of the earlier attempt."""
     run = copy_run(reference_run, tmp_path / "run")
     if how == "no checkpoint folder":
-        (run.out_dir / "metrics.json").unlink()
-        for path in ckpt_dir(run).iterdir():
+        unfinish(run)
+        for path in store_of(run).glob("*.pt"):
             path.unlink()
-        ckpt_dir(run).rmdir()
+        (store_of(run) / "index.json").unlink()
     elif how == "index without resume checkpoints":  # e.g. checkpoint_every=0, killed after a snapshot
         drop_resumes(run)
     else:
-        (run.out_dir / "metrics.json").unlink()
-        for path in ckpt_dir(run).glob("resume_*.pt"):
+        unfinish(run)
+        for path in store_of(run).glob("resume_*.pt"):
             path.write_bytes(b"garbage")
     train(run)
     assert len(read_rows(run.out_dir / "eval.csv")) == 12  # 2 evaluations x 6 layers, not 24
@@ -156,11 +151,131 @@ def test_the_same_out_with_other_settings_is_a_new_run(reference_run, tmp_path):
 
 def test_a_corrupt_checkpoint_index_is_an_error_that_names_it(reference_run, tmp_path):
     run = copy_run(reference_run, tmp_path / "run")
-    (run.out_dir / "metrics.json").unlink()
-    (ckpt_dir(run) / "index.json").write_text("{not json")
+    unfinish(run)
+    (store_of(run) / "index.json").write_text("{not json")
     with pytest.raises(checkpoint.CheckpointError, match=r"index.json is corrupt .*delete it to start the run again"):
         train(run)
     assert len(read_rows(run.out_dir / "eval.csv")) == 12  # nothing already computed is lost
+
+
+# ---- Results bound to their identity (issue 19) ----
+
+def files_of(run_dir) -> dict:
+    return {name: (run_dir / name).read_bytes() for name in ("steps.csv", "eval.csv", "ensemble.csv", "metrics.json")}
+
+
+def test_a_reverted_setting_shows_its_own_results_without_training(reference_run, tmp_path, caplog):
+    """X, then Y in the same run directory, then X again: X's results, byte for byte, and no epoch trained."""
+    run = copy_run(reference_run, tmp_path / "run")  # X, complete
+    other = small_spec(run.out_dir, overrides=[*REFERENCE, "lr_schedule=0:0.01"])  # Y
+    train(other)
+    assert json.loads((run.out_dir / "metrics.json").read_text())["identity_sha256"] == other.identity_hash
+    caplog.clear()
+    caplog.set_level("INFO", logger="trifecta.train")
+    back = small_spec(run.out_dir)
+    summary = train(back)
+    assert files_of(run.out_dir) == files_of(reference_run.out_dir)
+    assert summary["identity_sha256"] == reference_run.identity_hash
+    assert not [r for r in caplog.records if r.getMessage().startswith(("epoch ", "resuming", "run "))]
+    assert f"identity {back.identity_hash} is complete" in caplog.text
+
+
+def test_a_lost_run_directory_is_rebuilt_from_its_store(reference_run, tmp_path):
+    """The workflow's layout (the store outside results/): a deleted run directory comes back complete and the
+    same, whether its run had finished or was interrupted."""
+    finished = small_spec(tmp_path / "results/done", store_dir=tmp_path / "store")
+    train(finished)
+    shutil.rmtree(finished.out_dir)
+    train(finished)
+    assert files_of(finished.out_dir) == files_of(reference_run.out_dir)
+
+    stopped = small_spec(tmp_path / "results/cut", seed=0, store_dir=tmp_path / "store2")
+    with pytest.MonkeyPatch.context() as m:
+        signal_on_call(m, FFTrainer, "train_step", 8 * 2 + 3)  # epoch 3, step 3
+        with pytest.raises(TrainingInterrupted):
+            train(stopped)
+    shutil.rmtree(stopped.out_dir)
+    train(stopped)
+    assert_same_logs(stopped, reference_run)  # every epoch's rows, not only those trained after the loss
+    assert set(json.loads((stopped.out_dir / "metrics.json").read_text())["evals"]) == {"1", "3"}
+
+
+def test_two_processes_on_one_run_write_each_row_once(tmp_path):
+    """Two `trifecta train` of the same run a second apart (a restarted workflow resubmits a running job): the
+    second waits for the first, names it, and finishes from its results; every log row is there once."""
+    settings = [*SMALL, "subset_train=2048", "epochs=5", "eval_epochs=1,5"]
+    command = [sys.executable, "-m", "trifecta.cli", "train", "--dataset", "mnist5k", "--arch", "s", "--algo", "tff",
+               "--seed", "0", "--device", "cpu", "--deterministic", "--threads", "1", "--data-dir", str(tmp_path),
+               "--out", str(tmp_path / "d"), *[f"--set={s}" for s in settings]]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    while first.poll() is None and not (tmp_path / "d/run.json").exists():  # it has started
+        time.sleep(0.02)
+    second = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert second.wait(timeout=300) == 0 and first.wait(timeout=300) == 0
+    said = second.stderr.read()
+    assert f"waiting for the run directory: held by {os.uname().nodename} pid {first.pid}" in said
+    assert "is complete in" in said and "epoch 1/5" not in said  # it trained nothing
+    evals = read_rows(tmp_path / "d/eval.csv")
+    assert len(evals) == 12 and len({(r["epoch"], r["layer"]) for r in evals}) == 12
+    steps = read_rows(tmp_path / "d/steps.csv")
+    assert len(steps) == 5 * 32 * 6 and len({(r["step"], r["layer"]) for r in steps}) == len(steps)
+    summary = json.loads((tmp_path / "d/metrics.json").read_text())
+    assert {e: len(v["acc_layers"]) for e, v in summary["evals"].items()} == {"1": 6, "5": 6}
+
+
+# ---- Divergence (issue 19) ----
+
+def test_a_diverging_run_fails_where_it_diverged(tmp_path, caplog):
+    """A finite but absurd rate: the first non-finite loss fails the run; no metrics.json, status says failed."""
+    run = small_spec(tmp_path / "train/mnist5k/s/tff/seed0", overrides=[*REFERENCE, "lr_schedule=0:1e30"])
+    with pytest.raises(Diverged, match=r"diverged at epoch 1, step \d+, layer \d+: (loss|g_pos|g_neg) = (nan|inf)"):
+        train(run)
+    record = json.loads((run.out_dir / "run.json").read_text())
+    where = record["diverged"]
+    assert record["status"] == "failed" and where["epoch"] == 1 and where["what"] in ("loss", "g_pos", "g_neg")
+    assert 0 <= where["step"] < 8 and 1 <= where["layer"] <= 6 and where["value"] in ("nan", "inf", "-inf")
+    assert not (run.out_dir / "metrics.json").exists() and not (store_of(run) / "metrics.json").exists()
+    assert "no metrics.json is written" in caplog.text
+    [row] = status.collect(None, tmp_path / "train")
+    assert row["state"] == "failed" and row["note"].startswith("diverged at epoch 1, step ")
+
+
+def test_a_non_finite_weight_is_divergence_even_with_finite_losses():
+    trainer = FFTrainer(parse_ff_name("tff"), data.DATASETS["mnist5k"], "s", build_config(overrides=["width=0.0625"]),
+                        Recipe.for_run(torch.device("cpu")))
+    values = torch.zeros(4, trainer.num_layers, len(trainer.step_metrics))
+    values[:, 2:, 4] = float("nan")  # resting layers' gradient norms: no divergence
+    assert divergence(trainer, values, 3, 24) is None
+    values[2, 1, 0] = float("inf")
+    assert divergence(trainer, values, 3, 24) == {"epoch": 3, "step": 26, "layer": 2, "what": "loss", "value": "inf"}
+    values[2, 1, 0] = 0.5
+    with torch.no_grad():
+        trainer.net.layers[4].weight.weight[0, 0, 0, 0] = float("nan")
+    assert divergence(trainer, values, 3, 24) == {"epoch": 3, "what": "weight layers.4.weight.weight", "value": "nan"}
+
+
+# ---- Failures leave honest records (issue 19) ----
+
+def test_a_run_that_fails_before_training_says_so_in_run_json(tmp_path):
+    """A dataset that is not there: run.json says failed (with the error), so status does not show it pending."""
+    cfg = build_config(overrides=SMALL)
+    spec = RunSpec("mnist", "s", "tff", 0, tmp_path / "train/mnist/s/tff/seed0", tmp_path / "data", cfg, device="cpu")
+    with pytest.raises(data.DatasetError):
+        train(spec)
+    record = json.loads((spec.out_dir / "run.json").read_text())
+    assert record["status"] == "failed" and record["phase"] == "start-up"
+    assert record["error"].startswith("DatasetError: dataset 'mnist' in ") and "cannot read" in record["error"]
+    [row] = status.collect(None, tmp_path / "train")
+    assert row["state"] == "failed" and row["note"].startswith("DatasetError")
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    def full_disk(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.write_atomic(tmp_path / "run.json", full_disk)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---- Signals: SLURM's time-limit warning, preemption, scancel ----
@@ -170,7 +285,7 @@ def interrupted(spec) -> dict:
         train(spec)
     record = json.loads((spec.out_dir / "run.json").read_text())
     assert record["status"] == "interrupted" and not (spec.out_dir / "metrics.json").exists()
-    return checkpoint.read_index(ckpt_dir(spec))
+    return checkpoint.read_index(store_of(spec))
 
 
 def test_sigusr1_mid_epoch_checkpoints_the_partial_epoch(reference_run, tmp_path, monkeypatch):
@@ -235,7 +350,7 @@ def test_sigterm_to_the_command_exits_143_and_the_rerun_matches(tmp_path, monkey
                *[f"--set={s}" for s in settings]]
     cut = tmp_path / "cut"
     job = subprocess.Popen([*command, "--out", str(cut)], stderr=subprocess.PIPE, text=True)
-    while not (cut / "steps.csv").exists() and job.poll() is None:  # epoch 1 is done
+    while job.poll() is None and "1" not in epochs_done(cut):  # epoch 1 is done
         time.sleep(0.05)
     time.sleep(0.3)  # into epoch 2 (32 steps)
     job.send_signal(signal.SIGTERM)

@@ -211,10 +211,10 @@ def test_unused_keys_rerun_nothing(done):
     assert rerun_plan(workdir, bin_dir)[0] == []
 
 
-def test_moved_checkpoint_dir_reruns_training(done):
+def test_moved_store_dir_reruns_training(done):
     workdir, bin_dir = done
     config = read_config(workdir)
-    config["checkpoint_dir"] = "/scratch/checkpoints"
+    config["store_dir"] = "/scratch/store"
     write_config(workdir, config)
     assert_reruns(rerun_plan(workdir, bin_dir)[0], ALL_RUNS)
 

@@ -84,7 +84,7 @@ def test_small_embedded_variant_end_to_end(workflow_copy):
     log = (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
     assert re.findall(r"epoch (\d)/1: loss", log) == ["1"]  # a line per epoch
     record = json.loads((run_dir / "run.json").read_text())
-    assert (workdir / "resources/checkpoints" / record["identity_sha256"]).is_dir()
+    assert (workdir / "resources/store" / record["identity_sha256"] / "metrics.json").is_file()
     for fig in FIGURES:
         assert (workdir / "results/figures" / f"{fig}.png").stat().st_size > 0
     scorecard = pd.read_csv(workdir / "results/tables/scorecard.csv")
@@ -115,12 +115,14 @@ def test_small_embedded_variant_end_to_end(workflow_copy):
     assert sorted(p.name for p in (workdir / "results/interim/figures").glob("*.png")) == ["fig3.png"]  # TFF's
     unfinished.write_bytes(kept)
 
-    # A rerun of a run whose metrics.json is gone (as after a failure) resumes from its checkpoint.
+    # A forced rerun of a complete run (Snakemake deletes its metrics.json first) finds its identity complete in
+    # the store and shows the same files again, without training.
     target = "results/train/mnist5k/s/tff/seed0/metrics.json"
+    before = {name: (run_dir / name).read_bytes() for name in ("metrics.json", "eval.csv", "steps.csv")}
     snakemake(workdir, target, "--cores", "2", "--forcerun", target, "--configfile", "small.yaml", bin_dir=bin_dir)
-    record = json.loads((run_dir / "run.json").read_text())
-    assert [r["from_epoch"] for r in record["resumes"]] == [1]
-    assert (run_dir / "metrics.json").is_file()
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert "shown in results/train/mnist5k/s/tff/seed0 without training" in \
+        (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
 
 
 @pytest.mark.slow
@@ -146,7 +148,7 @@ def test_embedded_default_end_to_end(workflow_copy):
     snakemake(workdir, "--configfile", "workflow/embedded.yaml", "--report", "results/report.html", bin_dir=bin_dir)
     report = (workdir / "results/report.html").read_text()
     assert all(f"fig{n}.png" in report for n in range(1, 11)) and "table3.html" in report
-    shutil.rmtree(workdir / "resources/checkpoints")  # 100s of MB in the temporary folder
+    shutil.rmtree(workdir / "resources/store")  # 100s of MB in the temporary folder
 
 
 def test_the_download_rule_fetches_once_and_leaves_its_marker(workflow_copy):

@@ -25,6 +25,9 @@ try:
     GRID = Grid.from_config(config)
 except GridError as err:
     raise WorkflowError(str(err)) from None
+if workflow.is_main_process:  # not again in every job
+    for note in GRID.notes:
+        print(f"note: config: {note}", file=sys.stderr)
 
 
 # ---- Code hashes: Snakemake does not see edits inside src/, so rules carry a hash of their code as params ----
@@ -266,6 +269,14 @@ def get_weight_args(wildcards):
 
 
 # audit.smk
+def get_grid_json():
+    """The grid entries (`runs`) as JSON, what the audit checks every run's recorded settings against: only what
+    names runs and their settings (entries named by position), so that names and resources rerun nothing."""
+    keys = ("datasets", "archs", "algos", "seeds", "settings")
+    entries = [{"name": f"runs[{i}]", **{k: e[k] for k in keys}} for i, e in enumerate(config["runs"])]
+    return json.dumps(entries, sort_keys=True)
+
+
 def get_lineage_fragments():
     fragments = expand("results/tables/{table}.lineage.json", table=TABLES)
     if get_probe_tables():

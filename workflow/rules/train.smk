@@ -1,5 +1,5 @@
 # Only metrics.json (written last) is declared: Snakemake deletes the declared outputs of a failed job, while
-# the logs beside it and the checkpoints under checkpoint_dir must survive so that a rerun resumes.
+# what the run kept under store_dir must survive so that a rerun resumes.
 rule train_model:
     input:
         unpack(get_train_inputs),
@@ -19,13 +19,13 @@ rule train_model:
     params:
         run_dir=subpath(output[0], parent=True),
         data_dir=subpath(input.data, parent=True),
-        checkpoint_dir=lookup(dpath="checkpoint_dir", within=config),
+        store_dir=lookup(dpath="store_dir", within=config),
         settings=get_train_settings,
         code=CODE_HASHES["training"],
     shell:
         "trifecta train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
         " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir}"
-        " --checkpoint-dir {params.checkpoint_dir} --gpus {resources.gpu} --threads {threads} {params.settings}"
+        " --store {params.store_dir} --gpus {resources.gpu} --threads {threads} {params.settings}"
         " > {log} 2>&1"
 
 
