@@ -1,5 +1,6 @@
 """The workflow on a real SLURM cluster (see conftest.py): what goes through sbatch, equal results, GPU requests,
-preemption, a failed job, and SIGTERM ahead of the time limit with a retry that gets twice the time.
+preemption, a failed job, SIGTERM ahead of the time limit with a retry that gets twice the time, and a restart of a
+killed Snakemake while its jobs still run.
 
 Every run uses the repository's cluster profile (`--profile slurm`, copied with the workflow) and, except the
 GPU check, the CI overlay profile/config.yaml on top (`--workflow-profile`, which replaces keys one by one).
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -364,3 +366,73 @@ def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twi
         print(f"\nSIGTERM after {first['Elapsed']} of a 1-minute limit: checkpoint after epoch {ckpt['epoch']} "
               f"+ {ckpt['step']} steps; retry job {second['JobID']} with a 2-minute limit "
               + ("resumed from it" if retry else "was cancelled before it wrote run.json"))
+
+
+def job_times(*args: str) -> list[dict]:
+    """JobID, Comment, Start and End (as datetimes) of the jobs sacct selects by ARGS."""
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-6hours", "-o", "JobID,Comment,Start,End", *args],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    rows = [dict(zip(("JobID", "Comment", "Start", "End"), line.split("|"))) for line in out.splitlines()]
+    return [{**row, "Start": datetime.fromisoformat(row["Start"]), "End": datetime.fromisoformat(row["End"])}
+            for row in rows]
+
+
+def lease_history(store: Path) -> list[tuple[datetime, str, str]]:
+    """(time, taken|released, SLURM job) of each line of an identity's lease.log."""
+    events = []
+    for line in (store / "lease.log").read_text().splitlines():
+        stamp, event, _ = line.split(" ", 2)
+        job = re.search(r"SLURM job (\d+)", line)
+        events.append((datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z"), event, job and job.group(1)))
+    return events
+
+
+def test_a_restarted_workflow_waits_for_the_jobs_still_running(tmp_path, capsys):
+    """Snakemake is SIGKILLed while a training job runs; SLURM keeps the job. `snakemake --unlock` and the same
+    command again submit the job a second time (the plugin cannot reattach): the copy waits for the first,
+    which names it, and ends from its results. The results equal an uninterrupted run's, the lease history
+    shows one holder at a time although sacct shows both jobs at once, and the audit passes."""
+    settings = {"epochs": 16, "eval_epochs": [8, 16], "width": 0.0625, "batch_size": 100}
+    config = grid(entry("restart", ["tff"], [0], settings))
+    workdir = workflow(tmp_path / "slurm", config)
+    run_dir = workdir / RUN_DIR.format("mnist5k", "tff", 0)
+    first = start(workdir, *on_slurm())
+    second = None
+    try:
+        started = wait_for(lambda: (r := poll_json(run_dir / "run.json")) and r.get("epoch_wall_s") and r, 180,
+                           "first epoch of the training job", first)
+        first.kill()  # SIGKILL: no clean-up, the SLURM job keeps running
+        first.wait()
+        first_job = started["slurm_job_id"]
+        unlock = subprocess.run([sys.executable, "-m", "snakemake", "--unlock", *on_slurm()[1:]], cwd=workdir,
+                                capture_output=True, text=True, timeout=120)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+        second = start(workdir, *on_slurm())
+        local = workflow(tmp_path / "local", config)  # the uninterrupted reference, meanwhile
+        snakemake(local, "--cores", "1", "--configfile", "test.yaml")
+        output = finish(second, 400)
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                stop(proc)
+    assert second.returncode == 0, output[-4000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", output).group(1)
+    [retry] = job_times("--name", run_id)
+    [original] = job_times("-j", first_job)
+    assert retry["Start"] < original["End"], (original, retry)  # two copies of the job existed at once
+    log = (workdir / "logs/train/mnist5k/s/tff/seed0.log").read_text()
+    assert re.search(rf"waiting for the run directory: held by \S+ pid \d+, SLURM job {first_job}, since", log), log
+    assert "is complete in" in log and not re.search(r"epoch \d+/16: loss", log)  # the copy trained nothing
+
+    record = read_json(run_dir / "run.json")
+    assert record["status"] == "complete" and record["slurm_job_id"] == first_job and record["resumes"] == []
+    events = lease_history(workdir / record["store"])
+    assert [(event, job) for _, event, job in events] == [
+        ("taken", first_job), ("released", first_job), ("taken", retry["JobID"]), ("released", retry["JobID"])]
+    assert events[1][0] <= events[2][0]  # one holder at a time
+    assert_same_results(run_dir, local / RUN_DIR.format("mnist5k", "tff", 0),
+                        logs=("eval.csv", "ensemble.csv", "steps.csv"))
+    assert "PASSED" in (workdir / "results/audit.txt").read_text()
+    with capsys.disabled():
+        print(f"\nrestart: job {retry['JobID']} started {retry['Start']:%H:%M:%S}, while job {first_job} ran until "
+              f"{original['End']:%H:%M:%S}; it waited and trained nothing")
