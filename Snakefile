@@ -1,11 +1,20 @@
 """The Trifecta reproduction: `snakemake --profile slurm` (cluster) or see the README for the CPU example."""
 
+import shlex
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# Every rule runs `python -m trifecta.cli COMMAND` of this checkout's src/, whatever environment (the venv, a
+# conda env of --sdm conda, wherever its prefix) or working directory runs it: Snakemake clears PYTHONPATH inside
+# conda envs, so each shell command sets it. Not a rerun trigger: a moved checkout reruns nothing.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(Path(workflow.basedir) / 'src'))}; ")
+
+
+configfile: Path(workflow.basedir) / "config.yaml"  # the paper's grid, also when run with -d elsewhere
 
 
 report: "workflow/report/workflow.rst"

@@ -6,7 +6,8 @@
 import importlib
 import logging
 import sys
-from importlib.metadata import PackageNotFoundError, version
+
+from trifecta import __version__
 
 # subcommand -> (module whose main(argv) implements it, what it does)
 COMMANDS = {
@@ -22,15 +23,9 @@ COMMANDS = {
     "export-weights": ("trifecta.weights", "one layer's weights from a kept snapshot (Figure 10)"),
     "figure": ("trifecta.figures", "one of Figures 1-10 from the collected tables"),
     "lineage": ("trifecta.lineage", "every table cell and figure -> its runs and file hashes"),
-    "audit": ("trifecta.audit", "re-verify the lineage: hashes, recomputed cells, provenance, logs"),
+    "audit": ("trifecta.audit", "re-verify the lineage: hashes, recomputed cells, provenance, runs against the grid"),
+    "crate": ("trifecta.crate", "the results as a Workflow Run RO-Crate (Provenance Run Crate profile)"),
 }
-
-
-def package_version() -> str:
-    try:
-        return version("trifecta")
-    except PackageNotFoundError:  # run from a checkout without installing it
-        return "unknown (not installed)"
 
 
 def usage() -> str:
@@ -47,7 +42,7 @@ def main(argv=None) -> int:
         print(usage())
         return 0
     if argv[:1] == ["--version"]:
-        print(f"trifecta {package_version()}")
+        print(f"trifecta {__version__}")
         return 0
     if not argv or argv[0] not in COMMANDS:
         print(usage() + ("" if not argv else f"\n\ntrifecta: error: unknown command '{argv[0]}'"), file=sys.stderr)

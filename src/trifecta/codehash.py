@@ -28,6 +28,7 @@ STAGE_COMMANDS = {
     "weights": ("weights.py",),
     "figures": ("figures.py",),
     "interim": ("interim.py",),
+    "crate": ("crate.py",),
 }
 # Stages that depend on no training job's output (interim reads whatever runs have finished): their hash covers
 # every module they import, the training code's included.

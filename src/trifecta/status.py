@@ -4,7 +4,8 @@
 
 One row per run of the grid (./config.yaml by default, overlays applied as `snakemake --configfile` does), plus
 run directories under --train-dir that it does not list (marked): state, epochs done/total, the last layer's
-test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.json's epoch_wall_s), SLURM job.
+test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.json's epoch_wall_s), the device
+(cpu, cuda, or the GPUs a job took on a machine without SLURM), SLURM job.
   pending      no run.json yet: not started (queued, or waiting for its inputs)
   running      run.json says running; "stalled?" when run.json, rewritten after every epoch, is older than
                max(10 min, 5 mean epochs): a job killed outright (node failure, out of memory) cannot update
@@ -83,7 +84,7 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
     the identity's config and training code that the grid asks for now (None outside the grid)."""
     out, note = Path(run.dir(str(root))), ""
     row = {"run": run.id, "state": "pending", "epochs_done": 0, "epochs_total": total, "accuracy": None,
-           "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "wall_s": 0.0,
+           "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "gpus": None, "wall_s": 0.0,
            "stalled": False, "note": ""}
     try:
         age = now - (out / "run.json").stat().st_mtime
@@ -106,7 +107,7 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
         state, note = "outdated", f"{changed} changed since it ran: the workflow trains it again"
     row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
                s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
-               device=(record.get("device") or {}).get("type"),
+               device=(record.get("device") or {}).get("type"), gpus=(record.get("gpu_slots") or {}).get("devices"),
                eta_s=epochs_left(state, len(times), total) * mean if mean is not None and total else None)
     return row
 
@@ -176,14 +177,15 @@ def summarize(rows: list[dict]) -> dict:
 def render(rows: list[dict], summary: dict) -> str:
     """The table (fixed-width columns under a header line) and the summary lines."""
     width = max([len("RUN")] + [len(row["run"]) for row in rows])
-    line = f"{{:<{width}}}  {{:<11}}  {{:>9}}  {{:>6}}  {{:>8}}  {{:>7}}  {{:<10}}  {{}}"
-    lines = [line.format("RUN", "STATE", "EPOCHS", "ACC %", "S/EPOCH", "ETA", "SLURM", "NOTE")]
+    line = f"{{:<{width}}}  {{:<11}}  {{:>9}}  {{:>6}}  {{:>8}}  {{:>7}}  {{:<8}}  {{:<10}}  {{}}"
+    lines = [line.format("RUN", "STATE", "EPOCHS", "ACC %", "S/EPOCH", "ETA", "DEVICE", "SLURM", "NOTE")]
     for row in rows:
         epochs = f"{row['epochs_done']}/{row['epochs_total'] if row['epochs_total'] else '?'}"
         accuracy = NONE if row["accuracy"] is None else f"{row['accuracy']:.2f}"
         per_epoch = NONE if row["s_per_epoch"] is None else f"{row['s_per_epoch']:.1f}"
         eta = "done" if row["state"] == "complete" else duration(row["eta_s"])
-        lines.append(line.format(row["run"], row["state"], epochs, accuracy, per_epoch, eta,
+        device = f"GPU {','.join(row['gpus'])}" if row["gpus"] else row["device"] or NONE
+        lines.append(line.format(row["run"], row["state"], epochs, accuracy, per_epoch, eta, device,
                                  row["slurm_job_id"] or NONE, row["note"][:80]).rstrip())
     counts = ", ".join(f"{n} {state}" for state, n in summary["states"].items() if n or state != "outdated")
     stalled = f" ({summary['stalled']} of them stalled?)" if summary["stalled"] else ""

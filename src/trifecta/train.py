@@ -23,7 +23,7 @@ from trifecta import codehash, data, provenance
 from trifecta.algorithms import build_trainer
 from trifecta.config import TrainConfig, build_config, settings_help
 from trifecta.evaluate import evaluate
-from trifecta.recipe import add_device_options, device_name, resolve_device
+from trifecta.recipe import add_device_options, claim_gpus, device_name, resolve_device
 from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, Run, check_combination, get_dataset
 from trifecta.lease import Lease, LeaseWaitStopped
 from trifecta.runstate import Diverged, RunState, StopRequest, TrainingInterrupted
@@ -126,7 +126,7 @@ def train_run(spec: RunSpec, run: RunState, stop: StopRequest) -> dict:
     trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
     facts = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
                                   training_code=spec.identity["training_code"], config_file=spec.config_file,
-                                  data_checksums=spec.identity["data"])
+                                  data_checksums=spec.identity["data"], environment_dir=run.store.parent / "environments")
     first, partial = run.start(trainer, loader, {**facts, "n_train": len(loader.labels),
                                                  "n_test": len(test_loader.labels)})
     log.info("run %s on %s (%s): %d parameters, epochs %d..%d of %d", spec.identity_hash, facts["device"]["name"],
@@ -185,6 +185,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
+    claim_gpus(args)  # before CUDA starts
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
                    device_name(args), args.deterministic, args.store, args.config)
     try:

@@ -4,8 +4,11 @@ problem, defaults where there is one obvious value."""
 import subprocess
 import sys
 
+from importlib.metadata import version
+
 import pytest
 
+import trifecta
 from trifecta import cli
 
 
@@ -23,7 +26,7 @@ def test_help_lists_every_command_with_one_line():
 
 
 def test_version_and_unknown_commands():
-    assert run("--version").stdout.strip() == f"trifecta {cli.package_version()}" != "trifecta unknown (not installed)"
+    assert run("--version").stdout.strip() == f"trifecta {trifecta.__version__}" == f"trifecta {version('trifecta')}"
     result = run("trian")
     assert result.returncode == 2 and "unknown command 'trian'" in result.stderr and "train " in result.stderr
 

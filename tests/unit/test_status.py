@@ -35,7 +35,7 @@ runs:
 
 
 def write_run(train_dir, run_id, state, times, *, eval_rows=(), slurm=None, device="cuda", metrics=False,
-              age_s=0.0, error=None, epochs=100):
+              age_s=0.0, error=None, epochs=100, gpus=None):
     """A run directory as train.py leaves it: run.json (aged by age_s), eval.csv and maybe metrics.json."""
     out = train_dir / run_id
     out.mkdir(parents=True)
@@ -45,6 +45,8 @@ def write_run(train_dir, run_id, state, times, *, eval_rows=(), slurm=None, devi
               "device": {"type": device, "name": "H100" if device == "cuda" else "x86_64"}}
     if error:
         record.update(error=error, finished="2026-01-01T01:00:00+00:00")
+    if gpus:  # the devices it took on a workstation (gpus.py)
+        record["gpu_slots"] = {"devices": gpus, "slots": [0] * len(gpus), "slots_per_gpu": 1, "pool": "/tmp/p"}
     (out / "run.json").write_text(json.dumps(record))
     stamp = time.time() - age_s
     os.utime(out / "run.json", (stamp, stamp))
@@ -62,7 +64,7 @@ def grid_dirs(tmp_path):
     overlay.write_text(OVERLAY)
     train = tmp_path / "train"
     # seed0 and both BP/d runs: pending (no directory)
-    write_run(train, "mnist5k/s/tff/seed1", "running", [300, 420], slurm="4242",
+    write_run(train, "mnist5k/s/tff/seed1", "running", [300, 420], slurm="4242", gpus=["2"],
               eval_rows=[(1, 1, 0.3), (1, 2, 0.4), (1, 3, 0.5)])
     write_run(train, "mnist5k/s/tff/seed2", "interrupted", [240] * 3, slurm="777",
               eval_rows=[(1, 1, 0.2), (1, 2, 0.3), (1, 3, 0.35), (3, 1, 0.5), (3, 2, 0.7), (3, 3, 0.6)])
@@ -129,19 +131,23 @@ def test_table(grid_dirs, capsys):
     assert status.main(grid_dirs) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("mnist5k/")}
-    assert out.splitlines()[0].split() == ["RUN", "STATE", "EPOCHS", "ACC", "%", "S/EPOCH", "ETA", "SLURM", "NOTE"]
-    assert lines["mnist5k/s/tff/seed0"].split() == ["mnist5k/s/tff/seed0", "pending", "0/100", "—", "—", "—", "—"]
+    assert out.splitlines()[0].split() == ["RUN", "STATE", "EPOCHS", "ACC", "%", "S/EPOCH", "ETA", "DEVICE", "SLURM",
+                                         "NOTE"]
+    assert lines["mnist5k/s/tff/seed0"].split() == ["mnist5k/s/tff/seed0", "pending", "0/100", "—", "—", "—", "—",
+                                                    "—"]
     assert lines["mnist5k/s/tff/seed1"].split() == ["mnist5k/s/tff/seed1", "running", "2/100", "50.00", "360.0",
-                                                    "9h48m", "4242"]
-    assert lines["mnist5k/s/tff/seed2"].split()[1:7] == ["interrupted", "3/100", "60.00", "240.0", "6h28m", "777"]
-    assert lines["mnist5k/s/tff/seed3"].split()[1:] == ["failed", "1/100", "—", "600.0", "16h30m", "901",
+                                                    "9h48m", "GPU", "2", "4242"]
+    assert lines["mnist5k/s/tff/seed2"].split()[1:8] == ["interrupted", "3/100", "60.00", "240.0", "6h28m", "cuda",
+                                                         "777"]
+    assert lines["mnist5k/s/tff/seed3"].split()[1:] == ["failed", "1/100", "—", "600.0", "16h30m", "cuda", "901",
                                                         "RuntimeError:", "boom"]
     assert lines["mnist5k/s/tff/seed4"].split() == ["mnist5k/s/tff/seed4", "complete", "100/100", "81.25", "180.0",
-                                                    "done", "555"]
-    assert lines["mnist5k/s/tff/seed5"].split()[1:8] == ["running", "2/100", "—", "100.0", "2h43m", "999", "stalled?"]
+                                                    "done", "cuda", "555"]
+    assert lines["mnist5k/s/tff/seed5"].split()[1:9] == ["running", "2/100", "—", "100.0", "2h43m", "cuda", "999",
+                                                         "stalled?"]
     assert "stalled" not in lines["mnist5k/s/tff/seed6"]
-    assert lines["mnist5k/f/fa/seed0"].split()[1:] == ["complete", "5/5", "90.00", "720.0", "done", "—", "(not",
-                                                       "in", "the", "grid)"]
+    assert lines["mnist5k/f/fa/seed0"].split()[1:] == ["complete", "5/5", "90.00", "720.0", "done", "cpu", "—",
+                                                       "(not", "in", "the", "grid)"]
     header = out.splitlines()[0]
     for line in lines.values():  # fixed-width columns under the header
         run, state, epochs, *_ = line.split()

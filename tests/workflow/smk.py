@@ -1,7 +1,8 @@
 """Helpers for whole-workflow tests: a copy of the workflow in tmp_path, snakemake runs, dry-run parsing.
 
-The copy holds Snakefile, config.yaml, workflow/, envs/, slurm/ and src/trifecta/, so a test can edit the
-copied package and see what Snakemake would rerun (the code hashes come from the copy's src/).
+The copy holds Snakefile, config.yaml, workflow/, envs/, slurm/ and src/trifecta/, committed to a git repository
+of its own, so a test can edit the copied package and see what Snakemake would rerun (the rules run the copy's
+src/, and the code hashes come from it).
 """
 
 import os
@@ -17,35 +18,35 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 COPIED = ("Snakefile", "config.yaml", "workflow", "envs", "slurm")
 
-# Stands in for `trifecta` in rerun tests: `train` writes what a finished run writes (metrics.json, eval.csv,
-# ensemble.csv and steps.csv of a 6-layer net, one evaluation at the last epoch); collect, tables, scorecard and
-# interim are the real commands; every other command only creates the files it is asked to write.
-FAKE_TRIFECTA = """\
-#!{python}
-import json, sys
+# Stands in for the copy's `trifecta` command (src/trifecta/cli.py, which the rules run) in rerun tests: `train`
+# writes what a finished run writes (metrics.json, eval.csv, ensemble.csv and steps.csv of a 6-layer net, one
+# evaluation at the last epoch); collect, tables, scorecard and interim are the real commands; every other
+# command only creates the files it is asked to write.
+FAKE_CLI = """\
+import importlib, json, sys
 from pathlib import Path
 
+REAL = {"collect": "aggregate", "tables": "tables", "scorecard": "scorecard", "interim": "interim"}
 args = sys.argv[1:]
 opt = lambda name: args[args.index(name) + 1]
 if args[0] == "train":
     out = Path(opt("--out"))
     out.mkdir(parents=True, exist_ok=True)
-    settings = dict(a.split("=", 1) for a in args[args.index("--set") + 1::2]) if "--set" in args else {{}}
+    settings = dict(a.split("=", 1) for a in args[args.index("--set") + 1::2]) if "--set" in args else {}
     epoch = int(settings.get("epochs", 100))
     layers = range(1, 7)
     (out / "eval.csv").write_text("epoch,layer,accuracy,max_goodness,max_abs_weight\\n"
-                                  + "".join(f"{{epoch}},{{k}},{{0.5 + k / 100}},3.0,0.2\\n" for k in layers))
-    (out / "ensemble.csv").write_text(f"epoch,last_k,accuracy\\n{{epoch}},3,0.55\\n")
+                                  + "".join(f"{epoch},{k},{0.5 + k / 100},3.0,0.2\\n" for k in layers))
+    (out / "ensemble.csv").write_text(f"epoch,last_k,accuracy\\n{epoch},3,0.55\\n")
     (out / "steps.csv").write_text("epoch,step,layer,loss,separation,g_pos,g_neg,grad_norm\\n"
-                                   + "".join(f"1,0,{{k}},0.7,0.1,1.1,1.0,1.0\\n" for k in layers))
-    identity = {{"dataset": opt("--dataset"), "arch": opt("--arch"), "algo": opt("--algo"),
-                 "seed": int(opt("--seed")), "config": {{**settings, "last_k": 3}}}}
-    (out / "metrics.json").write_text(json.dumps({{"identity": identity, "identity_sha256": "0" * 16,
-                                                  "evals": {{str(epoch): {{"acc_last": 0.56, "acc_last3": 0.55}}}}}}))
-elif args[0] in ("collect", "tables", "scorecard", "interim"):  # the real commands
-    from trifecta.cli import main
-    sys.exit(main(args))
-else:  # selftest, probe, export-weights, figure, lineage, audit: the files they would write
+                                   + "".join(f"1,0,{k},0.7,0.1,1.1,1.0,1.0\\n" for k in layers))
+    identity = {"dataset": opt("--dataset"), "arch": opt("--arch"), "algo": opt("--algo"),
+                "seed": int(opt("--seed")), "config": {**settings, "last_k": 3}}
+    (out / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": "0" * 16,
+                                                  "evals": {str(epoch): {"acc_last": 0.56, "acc_last3": 0.55}}}))
+elif args[0] in REAL:  # the real commands
+    sys.exit(importlib.import_module("trifecta." + REAL[args[0]]).main(args[1:]))
+else:  # selftest, probe, export-weights, figure, lineage, audit, crate: the files they would write
     for flag in ("--out", "--png", "--pdf", "--lineage", "--json"):
         if flag in args:
             Path(opt(flag)).parent.mkdir(parents=True, exist_ok=True)
@@ -69,24 +70,32 @@ def copy_workflow(dest: Path) -> Path:
             shutil.copy2(src, dest / name)
     shutil.copytree(REPO / "src" / "trifecta", dest / "src" / "trifecta",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
+    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "a copy of the workflow"]):
+        subprocess.run([*git, *command], check=True, capture_output=True)  # a clone, as users run it: runs
+    return dest  # record its commit (the rules run the copy's src/)
 
 
-def make_bin(folder: Path, fake_trifecta: bool) -> Path:
+def fake_commands(workdir: Path) -> None:
+    """Make the copy's `trifecta` the stand-in FAKE_CLI (its rules run the copy's src/trifecta/cli.py)."""
+    (workdir / "src/trifecta/cli.py").write_text(FAKE_CLI)
+
+
+def make_bin(folder: Path) -> Path:
+    """A folder for PATH with SLURM clients that answer "no" at once."""
     folder.mkdir(parents=True, exist_ok=True)
     scripts = dict.fromkeys(SLURM_CLIENTS, FAKE_SLURM)
-    if fake_trifecta:
-        scripts["trifecta"] = FAKE_TRIFECTA.format(python=sys.executable)
     for name, text in scripts.items():
         (folder / name).write_text(text)
         (folder / name).chmod(0o755)
     return folder
 
 
-def snakemake(workdir: Path, *args, bin_dir: Path | None = None, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run snakemake in `workdir`; the venv's bin (with `trifecta`) and `bin_dir` go first on PATH."""
-    env = dict(os.environ)
+def snakemake(workdir: Path, *args, bin_dir: Path | None = None, check: bool = True, timeout: float = 600,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir` (with `env` added to the environment); the venv's bin (its `python` runs the rules'
+    commands) and `bin_dir` go first on PATH."""
+    env = {**os.environ, **(env or {})}
     path = [str(Path(sys.executable).parent), env.get("PATH", "")]
     if bin_dir is not None:
         path.insert(0, str(bin_dir))

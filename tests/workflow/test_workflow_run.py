@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.unit.test_crate import required_issues
 from tests.workflow.smk import REPO, planned_jobs, snakemake
 from trifecta.registry import ARCHS, BASELINES
 
@@ -91,16 +92,23 @@ def test_small_embedded_variant_end_to_end(workflow_copy):
     assert len(scorecard) == 75 and (scorecard["verdict"].isna()).all()  # stand-ins are never judged
     assert "PASSED" in (workdir / "results/audit.txt").read_text()
     check_report(workdir, bin_dir, "small.yaml")
+    crate_file = workdir / "results/ro-crate-metadata.json"
+    written = crate_file.read_text()
+    crate = json.loads(written)
+    trained = {e["@id"] for e in crate["@graph"] if e["@type"] == "CreateAction" and e["@id"].startswith("#train/")}
+    assert trained == {f"#train/{d}/{a}/{algo}/seed{s}" for d, a, algo, s in grid_runs(SMALL)}  # every run
+    assert required_issues(crate, workdir / "results") == []  # (with its contexts inline: no network here)
+    crate_file.write_text(written)
 
     again = snakemake(workdir, "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    # Editing plotting code reruns the figures (and the lineage and audit that cover them), nothing else.
+    # Editing plotting code reruns the figures (and the lineage, audit and crate that cover them), nothing else.
     with open(workdir / "src/trifecta/figures.py", "a") as f:
         f.write("\nEDITED = 1\n")
     plan = snakemake(workdir, "-n", "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
     rules = {rule for rule, _ in planned_jobs(plan)}
-    assert "plot_figure" in rules and rules <= {"plot_figure", "write_lineage", "audit_results"}, rules
+    assert "plot_figure" in rules and rules <= {"plot_figure", "write_lineage", "audit_results", "write_crate"}, rules
     (workdir / "src/trifecta/figures.py").write_text((REPO / "src/trifecta/figures.py").read_text())
 
     # Interim results read the finished runs only: a run without metrics.json trains nothing.
@@ -167,3 +175,22 @@ def test_the_download_rule_fetches_once_and_leaves_its_marker(workflow_copy):
     snakemake(workdir, "resources/data/mnist.ok", "--cores", "1", "--configfile", "m.yaml", bin_dir=bin_dir)
     assert (workdir / "resources/data/mnist.ok").exists()
     assert "mnist: 20 train / 10 test images" in (workdir / "logs/download/mnist.log").read_text()
+
+
+def test_a_workstation_runs_one_job_per_gpu(workflow_copy, tmp_path):
+    """`--resources gpu=4` on a machine with four GPUs (a fake device list: this machine has none): four training
+    jobs at once, each pinned to a device of its own, recorded in run.json and shown by `trifecta status`."""
+    workdir, bin_dir = workflow_copy
+    overlay = {"resources": {"gpu": 1, "threads": 1}, "preflight": {"activate": False},
+               "runs": [{"name": "four", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff"],
+                         "seeds": [0, 1, 2, 3],
+                         "settings": {"epochs": 1, "width": 0.0625, "subset_train": 512, "subset_test": 100}}]}
+    (workdir / "gpus.yaml").write_text(yaml.safe_dump(overlay))
+    env = {"CUDA_VISIBLE_DEVICES": "0,1,2,3", "TRIFECTA_GPU_POOL": str(tmp_path / "pool")}
+    snakemake(workdir, "train_all", "--cores", "4", "--resources", "gpu=4", "--configfile", "gpus.yaml",
+              bin_dir=bin_dir, env=env)
+    records = [json.loads((workdir / f"results/train/mnist5k/s/tff/seed{s}/run.json").read_text()) for s in range(4)]
+    assert sorted(r["gpu_slots"]["devices"][0] for r in records) == ["0", "1", "2", "3"]
+    status = subprocess.run([sys.executable, "-m", "trifecta.cli", "status", "--configfile", "gpus.yaml"], cwd=workdir,
+                            capture_output=True, text=True, check=True).stdout
+    assert sorted(re.findall(r"complete .* GPU (\d) ", status)) == ["0", "1", "2", "3"], status

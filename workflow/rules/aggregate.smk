@@ -12,7 +12,7 @@ rule aggregate_runs:
     params:
         code=CODE_HASHES["aggregate"],
     shell:
-        "trifecta collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"
+        "python -m trifecta.cli collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"
 
 
 # The step metrics of the runs one figure draws: epoch means (Figures 3, 5) and every k-th step (2, 7).
@@ -32,4 +32,5 @@ rule collect_steps:
     params:
         code=CODE_HASHES["aggregate"],
     shell:
-        "trifecta collect --runs {input} --epochs-out {output.epochs} --steps-out {output.steps} > {log} 2>&1"
+        "python -m trifecta.cli collect --runs {input} --epochs-out {output.epochs} --steps-out {output.steps}"
+        " > {log} 2>&1"

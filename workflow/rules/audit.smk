@@ -17,7 +17,8 @@ rule write_lineage:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta lineage --out {output} --grid {params.grid:q} --data-dir {params.data_dir} {input} > {log} 2>&1"
+        "python -m trifecta.cli lineage --out {output} --grid {params.grid:q} --data-dir {params.data_dir} {input}"
+        " > {log} 2>&1"
 
 
 rule audit_results:
@@ -33,4 +34,23 @@ rule audit_results:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta audit {input} --out {output} > {log} 2>&1"
+        "python -m trifecta.cli audit {input} --out {output} > {log} 2>&1"
+
+
+# The results as a Workflow Run RO-Crate (Provenance Run Crate profile), made from the audited lineage and the
+# runs' records: every training run, probe, table and figure as an action with its inputs, outputs and code.
+rule write_crate:
+    input:
+        lineage="results/lineage.json",
+        audit="results/audit.txt",
+    output:
+        "results/ro-crate-metadata.json",
+    params:
+        code=CODE_HASHES["crate"],
+    log:
+        "logs/audit/write_crate.log",
+    localrule: True
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python -m trifecta.cli crate {input.lineage} --out {output} > {log} 2>&1"

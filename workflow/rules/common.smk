@@ -116,7 +116,7 @@ def get_analysis_outputs():
         outputs.append("results/tables/probe.csv")
     outputs += expand("results/figures/{fig}.{ext}", fig=get_configured_figures(), ext=["png", "pdf"])
     if config["audit"]["activate"]:
-        outputs.append("results/audit.txt")
+        outputs += ["results/audit.txt", "results/ro-crate-metadata.json"]
     return outputs
 
 

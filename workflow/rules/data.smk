@@ -10,4 +10,4 @@ rule download_data:
     params:
         data_dir=subpath(output[0], parent=True),
     shell:
-        "trifecta download --dataset {wildcards.dataset} --data-dir {params.data_dir} > {log} 2>&1"
+        "python -m trifecta.cli download --dataset {wildcards.dataset} --data-dir {params.data_dir} > {log} 2>&1"

@@ -25,7 +25,7 @@ rule plot_figure:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta figure --name {wildcards.fig} --runs {input.runs} --layers {input.layers} {params.args}"
+        "python -m trifecta.cli figure --name {wildcards.fig} --runs {input.runs} --layers {input.layers} {params.args}"
         " {params.data} --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
 
 
@@ -46,4 +46,5 @@ rule export_weights:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta export-weights --runs {input.runs} --algo {wildcards.algo} {params.args} --out {output} > {log} 2>&1"
+        "python -m trifecta.cli export-weights --runs {input.runs} --algo {wildcards.algo} {params.args} --out {output}"
+        " > {log} 2>&1"

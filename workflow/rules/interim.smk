@@ -22,5 +22,6 @@ rule interim:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta interim --metrics {params.metrics} --configured {params.configured} --paper-values {input.paper}"
-        " --stand-in {params.stand_in:q} --figures {params.figures:q} --out-dir results/interim > {log} 2>&1"
+        "python -m trifecta.cli interim --metrics {params.metrics} --configured {params.configured}"
+        " --paper-values {input.paper} --stand-in {params.stand_in:q} --figures {params.figures:q}"
+        " --out-dir results/interim > {log} 2>&1"

@@ -14,9 +14,11 @@ rule preflight:
     threads: lookup(dpath="resources/threads", within=config)
     resources:
         gpu=lookup(dpath="resources/gpu", within=config),
+        slots_per_gpu=lookup(dpath="resources/slots_per_gpu", within=config),
         runtime=15,
         mem_mb=lookup(dpath="resources/mem_mb", within=config),
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta selftest --gpus {resources.gpu} --threads {threads} --json {output} > {log} 2>&1"
+        "python -m trifecta.cli selftest --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu}"
+        " --threads {threads} --json {output} > {log} 2>&1"

@@ -18,13 +18,15 @@ rule probe_layers:
     threads: config["probe"]["threads"]
     resources:
         gpu=config["probe"]["gpu"],
+        slots_per_gpu=config["resources"]["slots_per_gpu"],
         runtime=config["probe"]["runtime"],
         mem_mb=config["probe"]["mem_mb"],
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta probe --run-dir {params.run_dir} {params.hp} --data-dir {params.data_dir} --gpus {resources.gpu}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        "python -m trifecta.cli probe --run-dir {params.run_dir} {params.hp} --data-dir {params.data_dir}"
+        " --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu} --threads {threads} --out {output}"
+        " > {log} 2>&1"
 
 
 rule merge_probes:
@@ -45,4 +47,4 @@ rule merge_probes:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta probe --merge {input} --out {output.table} --lineage {output.lineage} > {log} 2>&1"
+        "python -m trifecta.cli probe --merge {input} --out {output.table} --lineage {output.lineage} > {log} 2>&1"

@@ -29,7 +29,7 @@ rule make_table:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta tables --table {wildcards.table} --metrics {input.metrics} --paper-values {input.paper}"
+        "python -m trifecta.cli tables --table {wildcards.table} --metrics {input.metrics} --paper-values {input.paper}"
         " --configured {params.configured} --stand-in {params.stand_in:q} --train-dir {params.train_dir}"
         " --out-dir results/tables > {log} 2>&1"
 
@@ -48,7 +48,7 @@ rule make_scorecard:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "trifecta scorecard --tables {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m trifecta.cli scorecard --tables {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
 # `snakemake table1` trains only Table 1's runs and makes only Table 1 (likewise table2, table3).

@@ -14,6 +14,7 @@ rule train_model:
     threads: lookup(dpath="resources/threads", within=config)
     resources:
         gpu=lookup(dpath="resources/gpu", within=config),
+        slots_per_gpu=lookup(dpath="resources/slots_per_gpu", within=config),
         runtime=get_train_runtime,
         mem_mb=get_train_mem_mb,
     params:
@@ -23,9 +24,9 @@ rule train_model:
         settings=get_train_settings,
         code=CODE_HASHES["training"],
     shell:
-        "trifecta train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
-        " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir}"
-        " --store {params.store_dir} --gpus {resources.gpu} --threads {threads} {params.settings}"
+        "python -m trifecta.cli train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
+        " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir} --store {params.store_dir}"
+        " --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu} --threads {threads} {params.settings}"
         " > {log} 2>&1"
 
 
