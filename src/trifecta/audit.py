@@ -8,7 +8,7 @@ Checks, each failure naming the artefact and the file:
    metrics.json's accuracies are those of eval.csv and ensemble.csv, and eval.csv and steps.csv hold each
    (epoch, layer) and (step, layer) once;
 3. every provenance record (run.json) is complete: commit, dirty flag, source and training-code hashes,
-   versions, data checksums, start and finish times, status complete;
+   versions, the environment (its hash and list), data checksums, start and finish times, status complete;
 4. every table cell is recomputed from the per-run metrics.json files of its runs and matches the table
    file on disk (mean, std, number of seeds); probe results and weight figures name a snapshot whose hash
    matches;
@@ -17,7 +17,8 @@ Checks, each failure naming the artefact and the file:
    grid fails;
 6. the seeds of a cell share every setting but the seed (and the training code and data).
 Each failure names the run (or cell), the file, the key, the recorded and the expected value. Exit status 1
-on any failure. A dirty working tree at training time is reported, not failed.
+on any failure. A dirty working tree at training time is reported, not failed. The report lists the software
+environments behind the results: each one's hash and list of installed distributions, and what it made.
 """
 
 import argparse
@@ -68,6 +69,9 @@ def missing_provenance(record: dict) -> list[str]:
     versions = record.get("versions") or {}
     missing += [f"versions.{k}" for k in VERSIONS if not versions.get(k)]
     missing += [f"versions.{k}" for k in ("cuda", "cudnn") if k not in versions]
+    environment = record.get("environment") or {}
+    if not HEX64.match(str(environment.get("sha256"))) or not environment.get("file"):
+        missing.append("environment")
     data = record.get("data_sha256") or {}
     if not data or not all(HEX64.match(str(v)) for v in data.values()):
         missing.append("data_sha256")
@@ -95,6 +99,9 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         if snap["sha256"] is not None and recorded != snap["sha256"]:
             fails.append(f"run {run_id}: {run_dir / 'run.json'}: snapshot epoch {epoch} recorded as "
                          f"{str(recorded)[:12]}… but the lineage has {snap['sha256'][:12]}…")
+    listing = Path(str((record.get("environment") or {}).get("file")))
+    if listing.is_file() and sha256_file(listing) != record["environment"]["sha256"]:
+        fails.append(f"run {run_id}: {listing}: the environment's list does not hash to run.json's environment.sha256")
     missing = missing_provenance(record)
     if missing:
         fails.append(f"run {run_id}: {run_dir / 'run.json'}: incomplete provenance: {', '.join(missing)}")
@@ -266,6 +273,29 @@ def check_cell_seeds(cells: list[dict], recorded: dict) -> list[str]:
     return fails
 
 
+def environments(lineage: dict) -> list[str]:
+    """One line per environment behind the results: its hash, size, Python, torch and device, and what it made
+    (tables, probes and figures, and how many runs)."""
+    made, runs_of = {}, {}
+    for rid, entry in lineage["runs"].items():
+        sha = ((entry["provenance"].get("environment") or {}).get("sha256") or "unrecorded")[:16]
+        runs_of.setdefault(sha, []).append(rid)
+    env_of = {rid: sha for sha, rids in runs_of.items() for rid in rids}
+    for artefact in lineage["artefacts"]:
+        name = Path(artefact["file"]).stem if artefact["kind"] == "table_cell" else artefact["id"].split(" epoch")[0]
+        for rid in artefact.get("runs", []):
+            made.setdefault(env_of.get(rid, "unrecorded"), set()).add(name)
+    lines = []
+    for sha, rids in sorted(runs_of.items()):
+        provenance = lineage["runs"][rids[0]]["provenance"]
+        versions, environment = provenance.get("versions") or {}, provenance.get("environment") or {}
+        device = (provenance.get("gpu") or {}).get("name") or (provenance.get("device") or {}).get("name")
+        lines.append(f"environment {sha} ({environment.get('distributions', '?')} distributions, python "
+                     f"{versions.get('python')}, torch {versions.get('torch')}, {device}; {environment.get('file')}): "
+                     f"{len(rids)} runs, behind {', '.join(sorted(made.get(sha, ()))) or 'nothing'}")
+    return lines
+
+
 def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
     fails, warns = [], []
     for path, sha in lineage["files"].items():
@@ -301,8 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    fails, warns, counts = audit(read_json(args.lineage))
-    lines = [f"audit of {args.lineage}: " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lineage = read_json(args.lineage)
+    fails, warns, counts = audit(lineage)
+    lines = [f"audit of {args.lineage}: " + ", ".join(f"{v} {k}" for k, v in counts.items()), *environments(lineage)]
     lines += [f"WARNING {w}" for w in warns] + [f"FAIL {f}" for f in fails]
     lines.append(f"{'FAILED' if fails else 'PASSED'}: {len(fails)} failures, {len(warns)} warnings")
     print("\n".join(lines), file=sys.stderr if fails else sys.stdout)

@@ -20,8 +20,8 @@ from trifecta.rundir import FILES as RUN_FILES, RECORD, read_json
 from trifecta.snapshot import resolve_snapshot
 
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
-PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "data_sha256", "device", "host",
-              "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
+PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "environment", "data_sha256", "device",
+              "gpu", "gpu_slots", "host", "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
 
 
 def run_entry(run_dir: Path) -> dict:

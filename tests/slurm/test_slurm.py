@@ -436,3 +436,24 @@ def test_a_restarted_workflow_waits_for_the_jobs_still_running(tmp_path, capsys)
     with capsys.disabled():
         print(f"\nrestart: job {retry['JobID']} started {retry['Start']:%H:%M:%S}, while job {first_job} ran until "
               f"{original['End']:%H:%M:%S}; it waited and trained nothing")
+
+
+PACKING = ("--groups", "train_model=pack", "--group-components", "pack=2", "--set-resource-scopes", "gpu=local",
+           "--resources", "gpu=1")  # the README's packing recipe, two runs per SLURM job
+
+
+def test_packed_training_jobs_keep_their_gpu(tmp_path):
+    """Two training runs packed into one SLURM job: the job asks for one GPU (the runs take turns on it, as the
+    plugin runs a group's jobs one after another), and each packed run is still given it (--gpus 1)."""
+    settings = {"epochs": 1, "width": 0.0625, "batch_size": 100, "subset_train": 200, "subset_test": 100}
+    workdir = workflow(tmp_path / "wf", grid(entry("packed", ["tff", "vff"], [0], settings), gpu=1))
+    code, output, run_id = run_on_slurm(workdir, *on_slurm("train_all"), *PACKING, "--verbose")
+    assert code == 0, output[-4000:]
+    calls = re.findall(r"^sbatch call: (sbatch .*)$", output, re.M)
+    assert len(calls) == 1 and "--gpus=1" in calls[0].split(" --wrap=")[0], calls
+    [job] = final_jobs("--name", run_id)
+    assert job["State"] == "COMPLETED" and "gres/gpu=1" in job["AllocTRES"], job
+    commands = re.findall(r"python -m trifecta\.cli train .*", output)
+    assert len(commands) == 2 and all(" --gpus 1 " in c for c in commands), commands
+    for algo in ("tff", "vff"):
+        assert read_json(workdir / RUN_DIR.format("mnist5k", algo, 0) / "run.json")["slurm_job_id"] == job["JobID"]

@@ -22,6 +22,14 @@ GRID = [{"name": "table1_cells", "datasets": ["cifar10"], "archs": ["s"], "algos
          "seeds": [0, 1], "settings": SETTINGS}]
 
 
+def environment(root) -> dict:
+    """run.json's environment: the list of installed distributions, kept once in the store."""
+    listing = Path(root) / "store/environments/0123.txt"
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text("python==3.11.7\nplatform==Linux\ntorch==2.14.1\n")
+    return {"sha256": lineage.sha256_file(listing), "distributions": 1, "file": str(listing)}
+
+
 def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) -> Path:
     """A finished run directory as `trifecta train` leaves it, with run.json and snapshots, trained with
     `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
@@ -44,7 +52,7 @@ def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) ->
               "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
                            "cudnn": None},
               "device": {"type": "cpu", "name": "x86_64"}, "host": "h", "slurm_job_id": None,
-              "data_sha256": identity["data"], "started": "t0", "finished": "t1", "epoch_wall_s": {},
+              "environment": environment(root), "data_sha256": identity["data"], "started": "t0", "finished": "t1", "epoch_wall_s": {},
               "resumes": [], "snapshots": snapshots}
     (run_dir / "run.json").write_text(json.dumps(record))
     return metrics
@@ -143,7 +151,8 @@ def test_identity_disagreement_is_caught(results, capsys):
 def test_missing_provenance_fields_are_named():
     assert audit.missing_provenance({}) == [
         "git.commit", "git.dirty", "source_sha256", "training_code_sha256", "versions.python", "versions.torch",
-        "versions.torchvision", "versions.numpy", "versions.cuda", "versions.cudnn", "data_sha256", "started",
+        "versions.torchvision", "versions.numpy", "versions.cuda", "versions.cudnn", "environment", "data_sha256",
+        "started",
         "finished", "identity_sha256", "config", "status (is None, not 'complete')"]
 
 
@@ -217,3 +226,17 @@ def test_a_truncated_metrics_file_is_named(results, capsys):
     path.write_text(path.read_text()[:50])
     code, out = run_audit(capsys)
     assert code == 1 and f"{path.relative_to(results)} is not valid JSON" in out
+
+
+def test_the_report_lists_the_environments_behind_the_tables(results, capsys):
+    code, out = run_audit(capsys)
+    listing = results / "store/environments/0123.txt"
+    assert code == 0 and f"environment {lineage.sha256_file(listing)[:16]} (1 distributions, python 3.11, torch 2.14, " \
+        f"x86_64; {listing}): 4 runs, behind table1" in out
+
+
+def test_an_altered_environment_list_is_caught(results, capsys):
+    listing = results / "store/environments/0123.txt"
+    listing.write_text(listing.read_text() + "numpy==1.0\n")
+    code, out = run_audit(capsys)
+    assert code == 1 and "the environment's list does not hash to run.json's environment.sha256" in out

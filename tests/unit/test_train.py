@@ -1,5 +1,7 @@
 """Whole training runs on the embedded digits: outputs, determinism, resume, restarts, signals, errors."""
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -58,6 +60,11 @@ def test_outputs(reference_run):
                 "started", "finished", "epoch_wall_s", "training_code", "recipe"):
         assert key in record
     assert record["recipe"]["precision"] == "fp32" and list(record["epoch_wall_s"]) == ["1", "2", "3"]
+    listing = Path(record["environment"]["file"])  # every installed distribution, kept once per environment
+    assert listing.parent == store_of(reference_run).parent / "environments"
+    assert hashlib.sha256(listing.read_bytes()).hexdigest() == record["environment"]["sha256"]
+    assert f"torch=={importlib.metadata.version('torch')}" in listing.read_text().splitlines()
+    assert record["gpu"] is None and record["gpu_slots"] is None  # a CPU job given no GPU
     assert set(record["snapshots"]) == {"1", "3"}  # model weights kept for later analyses
     kept = sorted(p.name for p in store_of(reference_run).glob("*.pt"))
     assert kept == ["resume_epoch_0002.pt", "resume_epoch_0003.pt", "snapshot_epoch_0001.pt", "snapshot_epoch_0003.pt"]
