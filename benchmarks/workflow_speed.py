@@ -4,9 +4,9 @@ in the venv; no cluster, GPU or network needed).
 
 1. Copies Snakefile, config.yaml, workflow/, envs/, slurm/ and src/trifecta/ into a temporary folder.
 2. Times `snakemake --profile slurm -n` there: planning all runs of config.yaml.
-3. Completes the grid cheaply: a stand-in `trifecta` on PATH writes each run's metrics.json and eval.csv in
-   milliseconds (the real `trifecta collect` then builds the tables), run with the local executor so that
-   Snakemake records its metadata as after real training.
+3. Completes the grid cheaply: a stand-in for the copy's `trifecta` command (its src/trifecta/cli.py) writes each
+   run's metrics.json and eval.csv in milliseconds (the real `trifecta collect` then builds the tables), run with
+   the local executor so that Snakemake records its metadata as after real training.
 4. Times `snakemake --profile slurm` in the completed grid: a no-op rerun ("Nothing to be done").
 
 Each figure is the median of --repeat runs, start-up of Python and Snakemake included. Where a SLURM client
@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.workflow.smk import copy_workflow, make_bin, snakemake  # noqa: E402
+from tests.workflow.smk import copy_workflow, fake_commands, make_bin, snakemake  # noqa: E402
 
 
 def scontrol_answers() -> bool:
@@ -61,14 +61,16 @@ def main(argv=None) -> int:
         shadow = not scontrol_answers()
         if shadow:
             print("note: `scontrol show config` does not answer here; scontrol is shadowed while timing")
-            plain_bin = make_bin(root / "bin_plain", fake_trifecta=False)
+            plain_bin = make_bin(root / "bin_plain")
         plan_s, output = timed(workdir, "--profile", "slurm", "-n", bin_dir=plain_bin, repeat=args.repeat)
         jobs = output[output.index("Job stats:"):].split("total")[1].split()[0]
 
-        fake_bin = make_bin(root / "bin_fake", fake_trifecta=True)
+        real_cli = (workdir / "src/trifecta/cli.py").read_text()
+        fake_commands(workdir)
         start = time.perf_counter()
-        snakemake(workdir, "--cores", "4", "--quiet", "all", bin_dir=fake_bin)
+        snakemake(workdir, "--cores", "4", "--quiet", "all", bin_dir=plain_bin)
         complete_s = time.perf_counter() - start
+        (workdir / "src/trifecta/cli.py").write_text(real_cli)
 
         noop_s, output = timed(workdir, "--profile", "slurm", bin_dir=plain_bin, repeat=args.repeat)
         assert "Nothing to be done" in output, output[-2000:]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from trifecta import checkpoint
+from trifecta import checkpoint, gpus
 from trifecta.codehash import identity_sha256
 from trifecta.config import build_config
 from trifecta.train import RunSpec, train
@@ -99,6 +99,17 @@ def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, en
     (run_dir / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": identity_sha256(identity),
                                                       "evals": evals}))
     return run_dir / "metrics.json"
+
+
+@pytest.fixture(autouse=True)
+def private_gpu_pool(tmp_path_factory, monkeypatch):
+    """Every test's GPU slots in a pool of its own (never the machine's /tmp/trifecta-gpu-slots), and no claim
+    carried from one test to the next (a process holds its claim for life: gpus.py)."""
+    monkeypatch.setenv("TRIFECTA_GPU_POOL", str(tmp_path_factory.mktemp("gpu-pool")))
+    yield
+    if gpus._claimed is not None:
+        gpus._claimed.release()
+        gpus._claimed = None
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,7 @@ def test_selftest_passes_on_cuda():
 def test_a_job_given_a_gpu_it_cannot_use_fails(monkeypatch, capsys, tmp_path):
     """SLURM sets CUDA_VISIBLE_DEVICES for a --gpus job: if torch sees no device there, training would run on the
     node's CPU for days; the preflight says so instead (the CI cluster's fake GPUs are such a case)."""
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     assert cli(["selftest", "--json", str(tmp_path / "r.json")]) == 1
     assert "FAIL this job was given GPU(s) (CUDA_VISIBLE_DEVICES=0) but torch" in capsys.readouterr().err
