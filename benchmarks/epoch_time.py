@@ -20,14 +20,14 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from trifecta.algorithms import TRAINERS, build_trainer
-from trifecta.algorithms.ff import wrong_labels
-from trifecta.config import TrainConfig
-from trifecta.registry import ARCHS, scaled
-from trifecta import data
-from trifecta.evaluate import evaluate
-from trifecta.recipe import resolve_device
-from trifecta.registry import get_dataset
+from trifecta.training.algorithms import TRAINERS, build_trainer
+from trifecta.training.algorithms.ff import wrong_labels
+from trifecta.training.config import TrainConfig
+from trifecta.training.registry import ARCHS, scaled
+from trifecta.training import data
+from trifecta.training.evaluate import evaluate
+from trifecta.training.recipe import resolve_device
+from trifecta.training.registry import get_dataset
 from trifecta.train import new_step_log, train_epoch
 
 INFO = get_dataset("cifar10")

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from trifecta.grid import Grid, load_config
-from trifecta.registry import BASELINES, get_dataset
+from trifecta.training.registry import BASELINES, get_dataset
 
 # Seconds on one H200 with data and augmentation on the GPU (issue 7's table, an earlier design of the step).
 H200_SECONDS = {"train_epoch_s_tff_s": 0.86, "eval_s_tff_s": 0.34, "train_epoch_s_tff_d": 1.53,

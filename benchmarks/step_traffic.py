@@ -17,11 +17,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from trifecta.algorithms import build_trainer
-from trifecta.config import TrainConfig
-from trifecta.data import normalize
-from trifecta.recipe import resolve_device
-from trifecta.registry import get_dataset
+from trifecta.training.algorithms import build_trainer
+from trifecta.training.config import TrainConfig
+from trifecta.training.data import normalize
+from trifecta.training.recipe import resolve_device
+from trifecta.training.registry import get_dataset
 
 INFO = get_dataset("cifar10")
 RUNS = (("tff", "s"), ("tff", "d"), ("vff", "s"))

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from trifecta import checkpoint, gpus
-from trifecta.codehash import identity_sha256
-from trifecta.config import build_config
+from trifecta.training import checkpoint
+from trifecta import gpus
+from trifecta.provenance.codehash import identity_sha256
+from trifecta.training.config import build_config
 from trifecta.train import RunSpec, train
 
 # A small TFF/s run: 1/16 width, 512 training and 200 test digits, 8 steps per epoch, a checkpoint every epoch.

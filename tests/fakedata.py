@@ -17,7 +17,7 @@ import numpy as np
 import scipy.io
 import torchvision
 
-from trifecta import data
+from trifecta.training import data
 
 NUM_CLASSES = {"mnist": 10, "fmnist": 10, "svhn": 10, "cifar10": 10, "cifar100": 100}
 SHAPES = {"mnist": (1, 28, 28), "fmnist": (1, 28, 28), "svhn": (3, 32, 32), "cifar10": (3, 32, 32),

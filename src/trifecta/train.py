@@ -1,39 +1,47 @@
 """Train one run: `trifecta train --dataset NAME --arch NAME --algo NAME --seed N --out DIR [--set key=value]`.
 
-The dataset lives on the training device as uint8; each batch is augmented there and shuffled with a
-device-side permutation. Metrics stay on the device during an epoch and are written once per epoch. At each
-evaluation epoch the test split is classified by goodness over all labels (every layer, the last layer, the
-mean of the last k layers); model snapshots are kept at the snapshot epochs, and periodic resume
-checkpoints let a killed run continue where it stopped. An epoch whose loss, goodness or weights are not
-finite fails the run.
+A run is identified by its dataset, architecture, algorithm, seed, settings, training code (the parsed code of
+trifecta/training/) and data files; everything it writes lives in its identity's folder of the run store
+(STORE/<identity hash>/, training/runstate.py), and DIR, its run directory, shows that identity's run.json,
+eval.csv and ensemble.csv while it trains and every file, metrics.json last, once it completes. An identity
+whose store holds a complete run is shown again without training (a reverted setting, a lost run directory).
 
-Everything the run writes belongs to its identity and lives in STORE/<identity hash>/ (runstate.py); DIR shows
-that identity's run.json, steps.csv, eval.csv, ensemble.csv and, written last, metrics.json.
+One process at a time per run directory and per identity: `trifecta train` holds a lease on both for its whole
+run (lease.py); a second copy of the job (a restarted workflow resubmits running jobs) waits, names
+the holder and then finishes from the first one's results.
 """
 
 import argparse
+import contextlib
+import filecmp
 import functools
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from trifecta import codehash, data, provenance
-from trifecta.algorithms import build_trainer
-from trifecta.config import TrainConfig, build_config, settings_help
-from trifecta.evaluate import evaluate
-from trifecta.recipe import add_device_options, claim_gpus, device_name, resolve_device
-from trifecta.registry import ARCHS, BASELINES, DATASETS, PRESETS, Run, check_combination, get_dataset
+from trifecta.analysis.paper import ARCH_LABELS
+from trifecta.devices import add_device_options, claim_gpus, device_name
+from trifecta import gpus
 from trifecta.lease import Lease, LeaseWaitStopped
-from trifecta.runstate import Diverged, RunState, StopRequest, TrainingInterrupted
+from trifecta.settings import settings_help
+from trifecta.provenance import codehash
+from trifecta.provenance import record as provenance
+from trifecta.runs import Run
+from trifecta.training.config import TrainConfig, build_config
+from trifecta.training.loop import train_run
+from trifecta.training.registry import BASELINES, DATASETS, PRESETS, check_combination
+from trifecta.training.rundir import FILES, LOGS, RECORD, SUMMARY, write_atomic, write_json_atomic
+from trifecta.training.runstate import RunState, StopRequest, TrainingInterrupted, now
 
 log = logging.getLogger("trifecta.train")
 
 
 @dataclass(frozen=True)
 class RunSpec(Run):
-    """A run (registry.Run: dataset, arch, algo, seed) with where and how to train it."""
+    """A run (runs.Run: dataset, arch, algo, seed) with where and how to train it."""
 
     out_dir: Path
     data_dir: Path
@@ -47,115 +55,103 @@ class RunSpec(Run):
     def identity(self) -> dict:
         """What determines the run's results: the run, its settings, the training code and the data files."""
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": self.cfg.identity_dict(), "training_code": codehash.stage_hash("training"),
-                "data": data.dataset_checksums(self.dataset, self.data_dir)}
+                "config": self.cfg.identity_dict(), "training_code": codehash.training_hash(),
+                "data": provenance.data_checksums(self.dataset, self.data_dir)}
 
     @functools.cached_property
     def identity_hash(self) -> str:
         """Computed once per run, so an edit of src/ during training cannot mix two code hashes."""
         return codehash.identity_sha256(self.identity)
 
+    @property
+    def store(self) -> Path:
+        """The identity's folder of the run store."""
+        return Path(self.store_dir or Path(self.out_dir) / "store") / self.identity_hash
+
+
+# ---- The run directory ----
+
+class RunView:
+    """The run directory: copies of one identity's files (never a mix of two), metrics.json last."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.store: Path | None = None
+        self.run: RunState | None = None  # once it exists, the run records its own failures (in the store)
+
+    def show(self, names) -> None:
+        """Copy these files of the store; without metrics.json among them, the run directory holds none."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if SUMMARY not in names:
+            (self.out / SUMMARY).unlink(missing_ok=True)
+        for name in names:
+            if (self.store / name).exists():
+                copy_file(self.store / name, self.out / name)
+
+    def bind(self, store: Path) -> None:
+        """From now on the run directory shows this identity: a file that is not this identity's goes."""
+        self.store = Path(store)
+        for name in (SUMMARY, *LOGS):
+            mine, shown = self.store / name, self.out / name
+            if shown.exists() and not (mine.exists() and filecmp.cmp(mine, shown, shallow=False)):
+                shown.unlink()
+
+    @contextlib.contextmanager
+    def failure_recorded(self, spec: RunSpec):
+        """An error before the run's store has its record (e.g. a missing dataset) still leaves run.json saying
+        failed in the run directory, and no metrics.json there: `trifecta status` shows it failed, not pending."""
+        started = now()
+        try:
+            yield
+        except (TrainingInterrupted, LeaseWaitStopped):
+            raise
+        except BaseException as err:  # Ctrl-C included
+            if self.run is None or not self.run.record:  # else the store's failed record is shown already
+                (self.out / SUMMARY).unlink(missing_ok=True)
+                write_json_atomic(self.out / RECORD, {
+                    **vars(Run(spec.dataset, spec.arch, spec.algo, spec.seed)), "config": spec.cfg.identity_dict(),
+                    "status": "failed", "phase": "start-up", "error": f"{type(err).__name__}: {err}",
+                    "host": provenance.host(), "slurm_job_id": provenance.slurm_job_id(), "started": started,
+                    "finished": now(), "epoch_wall_s": {}})
+            raise
+
+
+def copy_file(source: Path, dest: Path) -> None:
+    """Copy atomically; a destination with the same bytes is left alone (and its modification time with it)."""
+    if dest.exists() and filecmp.cmp(source, dest, shallow=False):
+        return
+    with open(source, "rb") as src:
+        write_atomic(dest, lambda f: shutil.copyfileobj(src, f))
+
 
 # ---- Training ----
 
-def train_epoch(trainer, loader, step_log, stop=lambda: False) -> None:
-    """The epoch's remaining steps, metrics into the device tensor step_log[step]; stops early if stop() turns
-    true. The trainer sees the step's index in the epoch: the released code's OLU counter restarts every epoch."""
-    for images, labels in loader:
-        step_log[loader.step] = trainer.train_step(images, labels, loader.step, loader.generator)
-        if stop():
-            return
-
-
-def new_step_log(trainer, steps: int, device):
-    return torch.empty(steps, trainer.num_layers, len(trainer.step_metrics), device=device)
-
-
-FINITE_METRICS = ("loss", "g_pos", "g_neg")  # step metrics that are always measured (a resting layer has no
-# gradient norm: NaN there is no divergence)
-
-
-def divergence(trainer, values: torch.Tensor, epoch: int, first_step: int) -> dict | None:
-    """Where an epoch first went non-finite: a step metric of FINITE_METRICS (values: the epoch's step log on the
-    host) or, after the epoch, a weight or running statistic of the network; None if nowhere."""
-    columns = [i for i, name in enumerate(trainer.step_metrics) if name in FINITE_METRICS]
-    bad = ~torch.isfinite(values[..., columns])
-    if bad.any():
-        step, layer, column = bad.nonzero()[0].tolist()
-        return {"epoch": epoch, "step": first_step + step, "layer": layer + 1,
-                "what": trainer.step_metrics[columns[column]], "value": str(values[step, layer, columns[column]].item())}
-    tensors = [(n, t) for n, t in [*trainer.net.named_parameters(), *trainer.net.named_buffers()]
-               if t.is_floating_point()]
-    finite = torch.stack([torch.isfinite(t).all() for _, t in tensors]).cpu()
-    if not finite.all():
-        name, tensor = tensors[int((~finite).nonzero()[0])]
-        value = tensor[~torch.isfinite(tensor)].flatten()[0].item()
-        return {"epoch": epoch, "what": f"weight {name}", "value": str(value)}
-    return None
-
-
-def load_splits(spec: RunSpec) -> tuple[data.Split, data.Split]:
-    """The run's train and test splits, reduced to the configured class-stratified subsets."""
-    train_split, test_split = data.load_dataset(spec.dataset, spec.data_dir)
-    return data.take_subset(train_split, spec.cfg.subset_train), data.take_subset(test_split, spec.cfg.subset_test)
-
-
 def train(spec: RunSpec) -> dict:
-    """Train the run, or show its identity's finished results if its store has them. One process at a time
-    per run directory and per identity: a second one waits for the first (leases, see lease.py)."""
-    stop, run = StopRequest(), RunState(spec)
-    with stop.installed(), Lease(run.out, "run directory", ".lease").held(stop), run.failure_recorded():
+    """Train the run, or show its identity's finished results if its store has them."""
+    stop, view = StopRequest(), RunView(spec.out_dir)
+    with stop.installed(), Lease(view.out, "run directory", ".lease").held(stop), view.failure_recorded(spec):
         check_combination(spec.algo, spec.arch)
-        with run.identity_held(stop):
+        store = spec.store  # hashes the data files: the identity
+        with Lease(store, f"store of identity {spec.identity_hash}").held(stop):
+            view.bind(store)
+            run = view.run = RunState(spec, store, show=view.show)
             if (summary := run.completed()) is not None:
-                run.publish()
+                view.show(FILES)
                 log.info("identity %s is complete in %s: shown in %s without training", spec.identity_hash,
-                         run.store, run.out)
+                         store, view.out)
                 return summary
-            return train_run(spec, run, stop)
+            with run.failure_recorded():
+                summary = train_run(spec, run, stop, facts=functools.partial(facts, spec))
+            view.show(FILES)
+            return summary
 
 
-def train_run(spec: RunSpec, run: RunState, stop: StopRequest) -> dict:
-    """The training of a run whose store this process holds, from its last checkpoint."""
-    cfg = spec.cfg
-    info, device = get_dataset(spec.dataset), resolve_device(spec.device)
-    provenance.set_seed(spec.seed, spec.deterministic, device)
-    train_split, test_split = load_splits(spec)
-    loader = data.DeviceLoader(train_split, info, cfg.batch_size, device, seed=spec.seed, augment=cfg.augment)
-    test_loader = data.DeviceLoader(test_split, info, 8192, device)
-    trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
-    facts = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
-                                  training_code=spec.identity["training_code"], config_file=spec.config_file,
-                                  data_checksums=spec.identity["data"], environment_dir=run.store.parent / "environments")
-    first, partial = run.start(trainer, loader, {**facts, "n_train": len(loader.labels),
-                                                 "n_test": len(test_loader.labels)})
-    log.info("run %s on %s (%s): %d parameters, epochs %d..%d of %d", spec.identity_hash, facts["device"]["name"],
-             trainer.recipe.precision, sum(p.numel() for p in trainer.net.parameters()), first, cfg.epochs,
-             cfg.epochs)
-    for epoch in range(first, cfg.epochs + 1):
-        if stop():  # during start-up, or the evaluation or snapshot of the epoch before
-            raise run.interrupted(stop.signal, trainer, epoch - 1, resuming_mid_epoch=partial is not None)
-        run.begin_epoch()
-        trainer.set_lr(cfg.lr_at(epoch - 1))
-        if partial is None:
-            loader.set_epoch(epoch)
-        step_log = new_step_log(trainer, len(loader), device)
-        if partial is not None:
-            step_log[: len(partial)], partial = partial.to(device), None
-        train_epoch(trainer, loader, step_log, stop)
-        if loader.step + 1 < len(loader):
-            raise run.interrupted(stop.signal, trainer, epoch - 1, loader, step_log)
-        first_step = run.iteration
-        values = run.end_epoch(epoch, trainer, step_log, cfg.lr_at(epoch - 1))
-        if (where := divergence(trainer, values, epoch, first_step)) is not None:
-            raise Diverged(where)
-        if epoch in cfg.eval_epochs:
-            run.evaluation(epoch, evaluate(trainer, test_loader, cfg.last_k), cfg.last_k)
-        if epoch in cfg.snapshot_epochs:
-            run.save_snapshot(epoch, trainer)
-        if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
-            run.save_resume(trainer, epoch)
-    return run.finish()
+def facts(spec: RunSpec, trainer) -> dict:
+    """Where and with what the run executes, for its record (provenance/record.py)."""
+    return provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
+                                 training_code=spec.identity["training_code"], config_file=spec.config_file,
+                                 data_checksums=spec.identity["data"], environment_dir=spec.store.parent / "environments",
+                                 gpu_slots=gpus.current())
 
 
 # ---- Command line ----
@@ -164,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trifecta train", description=__doc__.split("\n\n")[0],
                                 epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help=", ".join(DATASETS))
-    p.add_argument("--arch", required=True, help=", ".join(f"{a.name} ({a.label})" for a in ARCHS.values()))
+    p.add_argument("--arch", required=True, help=", ".join(ARCH_LABELS.values()))
     p.add_argument("--algo", required=True, help=f"{', '.join(PRESETS)}, LOSS-NORM[-olu] (e.g. symba-bn), "
                                                  f"{', '.join(BASELINES)}")
     p.add_argument("--seed", type=int, required=True)

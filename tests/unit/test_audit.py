@@ -10,9 +10,12 @@ import pytest
 
 from tests.conftest import write_finished_run
 from tests.fakedata import write_fake_dataset
-from trifecta import audit, data, lineage, tables
-from trifecta.codehash import stage_hash
-from trifecta.config import settings_config
+from trifecta.provenance import audit, lineage
+from trifecta.provenance.record import data_checksums
+from trifecta.analysis import tables
+from trifecta.provenance.codehash import training_hash
+from trifecta.training.rundir import sha256_file
+from trifecta.training.config import settings_config
 
 HEX = "ab" * 32
 
@@ -27,7 +30,7 @@ def environment(root) -> dict:
     listing = Path(root) / "store/environments/0123.txt"
     listing.parent.mkdir(parents=True, exist_ok=True)
     listing.write_text("python==3.11.7\nplatform==Linux\ntorch==2.14.1\n")
-    return {"sha256": lineage.sha256_file(listing), "distributions": 1, "file": str(listing)}
+    return {"sha256": sha256_file(listing), "distributions": 1, "file": str(listing)}
 
 
 def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) -> Path:
@@ -35,8 +38,8 @@ def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) ->
     `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
     config = json.loads(json.dumps(settings_config(settings, algo, dataset).identity_dict()))
     metrics = write_finished_run(root, dataset, arch, algo, seed, accs, config=config,
-                                 training_code=stage_hash("training"),
-                                 data=data.dataset_checksums(dataset, Path(root) / "data"))
+                                 training_code=training_hash(),
+                                 data=data_checksums(dataset, Path(root) / "data"))
     run_dir = metrics.parent
     summary = json.loads(metrics.read_text())
     identity, identity_sha = summary["identity"], summary["identity_sha256"]
@@ -46,7 +49,7 @@ def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) ->
     for epoch in accs:
         snap = snap_dir / f"snapshot_epoch_{epoch:04d}.pt"
         snap.write_bytes(f"weights of {dataset}/{algo}/{seed} at {epoch}".encode())
-        snapshots[str(epoch)] = {"path": str(snap), "sha256": lineage.sha256_file(snap)}
+        snapshots[str(epoch)] = {"path": str(snap), "sha256": sha256_file(snap)}
     record = {**identity, "identity_sha256": identity_sha, "status": "complete",
               "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": HEX, "training_code_sha256": identity["training_code"],
               "versions": {"python": "3.11", "torch": "2.14", "torchvision": "0.29", "numpy": "2.4", "cuda": None,
@@ -205,12 +208,12 @@ def test_a_run_outside_the_grid_fails(results, capsys):
 def test_changed_data_or_training_code_fails(results, capsys, monkeypatch):
     batch = results / "data/cifar-10-batches-py/data_batch_1"
     batch.write_bytes(batch.read_bytes() + b"x")  # the data file changed since the runs were trained
-    monkeypatch.setattr(audit, "stage_hash", lambda stage: "cd" * 32)  # and so did the training code
+    monkeypatch.setattr(audit, "training_hash", lambda: "cd" * 32)  # and so did the training code
     code, out = run_audit(capsys)
     assert code == 1
     assert "settings" not in out and out.count("data.cifar-10-batches-py/data_batch_1 is '") == 4
     assert "the file in data gives" in out
-    assert out.count(f"training_code is '{stage_hash('training')[:37]}…, this checkout's training code gives") == 4
+    assert out.count(f"training_code is '{training_hash()[:37]}…, this checkout's training code gives") == 4
 
 
 def test_a_lineage_without_its_grid_fails(results, capsys):
@@ -231,7 +234,7 @@ def test_a_truncated_metrics_file_is_named(results, capsys):
 def test_the_report_lists_the_environments_behind_the_tables(results, capsys):
     code, out = run_audit(capsys)
     listing = results / "store/environments/0123.txt"
-    assert code == 0 and f"environment {lineage.sha256_file(listing)[:16]} (1 distributions, python 3.11, torch 2.14, " \
+    assert code == 0 and f"environment {sha256_file(listing)[:16]} (1 distributions, python 3.11, torch 2.14, " \
         f"x86_64; {listing}): 4 runs, behind table1" in out
 
 

@@ -9,15 +9,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta import data
+from trifecta.training import data
 from tests.conftest import drop_resumes, signal_on_call
-from trifecta.algorithms import TRAINERS, build_trainer
-from trifecta.algorithms.bp import BPNet
-from trifecta.algorithms.fa import FALinear, FANet, FeedbackAlignment
+from trifecta.training.algorithms import TRAINERS, build_trainer
+from trifecta.training.algorithms.bp import BPNet
+from trifecta.training.algorithms.fa import FALinear, FANet, FeedbackAlignment
 from trifecta.cli import main as cli
-from trifecta.config import TrainConfig, build_config
-from trifecta.registry import DATASETS, Dataset
-from trifecta.runstate import TrainingInterrupted
+from trifecta.training.config import TrainConfig, build_config
+from trifecta.training.registry import DATASETS, Dataset
+from trifecta.training.runstate import TrainingInterrupted
 from trifecta.train import RunSpec, train
 
 CIFAR10, MNIST = DATASETS["cifar10"], DATASETS["mnist"]

@@ -1,57 +1,88 @@
-"""Code hashes: each stage's code is what its commands import; comments and docstrings do not count."""
+"""Code hashes: a run's code identity is the parsed code of the training folder (display text lives outside
+it); a command's code is what its module imports; comments and docstrings do not count."""
 
+import ast
 import importlib.util
 import shutil
 
 import pytest
 
-from trifecta import codehash
+from trifecta.provenance import codehash
+
+COMMANDS = ("analysis/tables.py", "analysis/figures.py", "analysis/probe.py", "analysis/weights.py",
+            "analysis/aggregate.py", "analysis/interim.py", "provenance/lineage.py", "provenance/audit.py",
+            "provenance/crate.py", "selftest.py")
 
 
 @pytest.fixture
 def package(tmp_path):
     """A copy of the package and its own codehash module (hashing the copy's files)."""
     shutil.copytree(codehash.PACKAGE_DIR, tmp_path / "trifecta", ignore=shutil.ignore_patterns("__pycache__"))
-    spec = importlib.util.spec_from_file_location("codehash_copy", tmp_path / "trifecta" / "codehash.py")
+    spec = importlib.util.spec_from_file_location("codehash_copy", tmp_path / "trifecta/provenance/codehash.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return tmp_path / "trifecta", module
 
 
 def hashes(module) -> dict:
-    return {stage: module.code_hash(files) for stage, files in module.STAGES.items()}
+    """The training identity and each command's code hash."""
+    return {"training": module.training_hash(), **{c: module.command_hash(c) for c in COMMANDS}}
 
 
-def test_stages_are_the_modules_their_commands_import():
-    assert set(codehash.STAGES["figures"]) == {"figures.py", "cells.py", "paper.py"}
-    assert "models.py" in codehash.STAGES["training"] and "registry.py" in codehash.STAGES["training"]
-    assert set(codehash.STAGES["probe"]) == {"probe.py", "snapshot.py"}  # the rest it imports is training code
-    assert "lineage.py" in codehash.STAGES["analysis"] and "lineage.py" not in codehash.STAGES["figures"]
-    assert "registry.py" in codehash.STAGES["interim"]  # interim waits for no training job
-    for stage, files in codehash.STAGES.items():
-        assert "codehash.py" not in files
-        assert stage in codehash.UNTRAINED_STAGES or not set(files) & set(codehash.STAGES["training"]), stage
-
-
-@pytest.mark.parametrize("module, stages", [("render.py", {"analysis", "interim"}),
-                                            ("cells.py", {"analysis", "weights", "figures", "interim"}),
-                                            ("algorithms/ff.py", {"training"}), ("probe.py", {"probe"}),
-                                            ("registry.py", {"training", "interim"}),
-                                            ("snapshot.py", {"analysis", "probe", "weights"}),
-                                            ("cli.py", set()), ("codehash.py", set())])
-def test_a_code_edit_changes_exactly_the_stages_that_import_it(package, module, stages):
-    folder, copy = package
+def changed_by(folder, copy, edit) -> set:
     before = hashes(copy)
-    with open(folder / module, "a") as f:
-        f.write("\nEDITED = 1\n")
+    edit(folder)
     after = hashes(copy)
-    assert {stage for stage in before if before[stage] != after[stage]} == stages
+    return {name for name in before if before[name] != after[name]}
+
+
+def append(module, text="\nEDITED = 1\n"):
+    def edit(folder):
+        with open(folder / module, "a") as f:
+            f.write(text)
+    return edit
+
+
+def replace(module, old, new):
+    def edit(folder):
+        path = folder / module
+        assert old in path.read_text(), (module, old)
+        path.write_text(path.read_text().replace(old, new, 1))
+    return edit
+
+
+def test_the_training_identity_is_the_training_folder():
+    assert codehash.training_files() == sorted(
+        p.relative_to(codehash.PACKAGE_DIR).as_posix() for p in (codehash.PACKAGE_DIR / "training").rglob("*.py"))
+    assert {"training/models.py", "training/algorithms/ff.py", "training/registry.py"} <= set(codehash.training_files())
+    assert codehash.package_imports("analysis/figures.py") >= {"analysis/figures.py", "analysis/cells.py",
+                                                                 "analysis/paper.py"}
+    assert "provenance/lineage.py" not in codehash.package_imports("analysis/figures.py")
+
+
+@pytest.mark.parametrize("edit, changed", [
+    (append("training/algorithms/ff.py"), {"training", "analysis/probe.py", "selftest.py"}),  # code of a run
+    (append("analysis/render.py"), {"analysis/tables.py", "analysis/interim.py"}),
+    (append("analysis/cells.py"), {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py",
+                                   "analysis/interim.py", "provenance/audit.py"}),
+    (append("analysis/figures.py"), {"analysis/figures.py", "analysis/interim.py"}),
+    (append("cli.py"), set()), (append("provenance/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "selftest.py"}),
+    # display text: a --help string and a figure's label retrain nothing
+    (replace("settings.py", '"training epochs"', '"epochs of training"'), set()),
+    (replace("train.py", 'help="dataset root"', 'help="the dataset root"'), set()),
+    (replace("analysis/paper.py", '"shallow CNN (s)"', '"shallow network (s)"'),
+     {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py", "analysis/interim.py", "provenance/audit.py",
+      "provenance/crate.py", "provenance/lineage.py"} & set(COMMANDS) - {"provenance/lineage.py"}),
+])
+def test_an_edit_changes_exactly_the_code_that_depends_on_it(package, edit, changed):
+    folder, copy = package
+    assert changed_by(folder, copy, edit) == changed
 
 
 def test_comments_blank_lines_and_docstrings_change_no_hash(package):
     folder, copy = package
     before = hashes(copy)
-    for name in ("algorithms/ff.py", "tables.py", "figures.py", "train.py"):
+    for name in ("training/algorithms/ff.py", "analysis/tables.py", "analysis/figures.py", "train.py"):
         path = folder / name
         text = path.read_text().replace('"""', '"""Reworded. ', 1)  # the module's docstring
         text = text.replace("\ndef ", "\n# a new comment\n\n\ndef ", 1)
@@ -60,12 +91,14 @@ def test_comments_blank_lines_and_docstrings_change_no_hash(package):
     assert copy.source_hash() != codehash.source_hash()  # provenance still sees every byte
 
 
-def test_a_new_module_imported_by_a_stage_joins_it(package):
+def test_a_new_module_imported_by_a_command_joins_its_code(package):
     folder, copy = package
-    (folder / "extra.py").write_text("VALUE = 1\n")
-    with open(folder / "figures.py", "a") as f:
-        f.write("\nfrom trifecta import extra  # noqa\n")
-    assert "extra.py" in copy.stage_files("figures")
+    (folder / "analysis/extra.py").write_text("VALUE = 1\n")
+    with open(folder / "analysis/figures.py", "a") as f:
+        f.write("\nfrom trifecta.analysis import extra  # noqa\n")
+    assert "analysis/extra.py" in copy.package_imports("analysis/figures.py")
+    (folder / "training/extra.py").write_text("VALUE = 1\n")
+    assert "training/extra.py" in copy.training_files()  # in the training folder: part of every run's identity
 
 
 def test_the_hashed_text_leaves_out_what_python_versions_add():
@@ -88,26 +121,33 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
     assert codehash._dump(tree) == before
 
 
-# Defined in training modules, though training never calls them: the registry's names, the data's download and
-# the options that other commands share. Anything else used only by probes, figures or tables belongs in their
-# modules: training code is part of every run's identity, so an edit there retrains the whole grid.
-TRAINING_NAMES_USED_ELSEWHERE = {"main", "canonical_name", "run_id", "download_dataset", "config_from_dict",
-                                 "device_from_options"}
+# Defined in training modules, though training never uses them: what the rest of the package reads there (the
+# names of the registry and of a run's files, the dataset files that provenance hashes). Anything else used only
+# by probes, figures, tables or commands belongs in their modules: training code is every run's identity, so an
+# edit there retrains the whole grid.
+TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "dataset_error", "FILES",
+                                 "read_json", "sha256_file", "LIVE",
+                                 "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 
 def test_training_modules_define_only_what_training_uses():
-    import ast
+    """Names defined at a training module's top level and read (not only assigned) somewhere in the training folder."""
     defined, used = {}, set()
-    for name in codehash.STAGES["training"]:
+    for name in codehash.training_files():
         tree = ast.parse((codehash.PACKAGE_DIR / name).read_text())
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                 defined[node.name] = name
-            elif isinstance(node, ast.Assign):
-                defined.update({t.id: name for t in node.targets if isinstance(t, ast.Name)})
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined.update({t.id: name for t in targets if isinstance(t, ast.Name)})
         for node in ast.walk(tree):
-            used |= {node.id} if isinstance(node, ast.Name) else {node.attr} if isinstance(node, ast.Attribute) else set()
-            used |= {alias.name for alias in node.names} if isinstance(node, ast.ImportFrom) else set()
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                used.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                used.add(node.attr)
+            elif isinstance(node, ast.ImportFrom):
+                used |= {alias.name for alias in node.names}
     unused = {f"{module}: {name}" for name, module in defined.items()
               if name not in used and name not in TRAINING_NAMES_USED_ELSEWHERE and not name.startswith("__")}
     assert not unused, f"not used by training, move to the stage that uses it: {sorted(unused)}"

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from trifecta.config import ConfigError, TrainConfig, build_config, config_from_dict, settings_help
+from trifecta.settings import settings_help
+from trifecta.training.config import ConfigError, TrainConfig, build_config, config_from_dict
 
 
 def test_defaults_follow_appendix_c():

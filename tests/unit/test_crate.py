@@ -9,8 +9,9 @@ import pytest
 from rocrate_validator import models, services
 
 from tests.conftest import write_finished_run
-from trifecta import crate, lineage, tables
-from trifecta.codehash import sha256_file
+from trifecta.provenance import crate, lineage
+from trifecta.analysis import tables
+from trifecta.training.rundir import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"cifar-10-batches-py/data_batch_1": "da" * 32}

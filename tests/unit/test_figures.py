@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trifecta import aggregate, figures
-from trifecta.paper import algo_label
+from trifecta.analysis import aggregate, figures
+from trifecta.analysis.paper import algo_label
 
 ALGOS = ("symba-ln", "symba-bn", "symba-none")
 EPOCHS = (1, 2, 3)
@@ -87,7 +87,7 @@ def assert_same_lines(actual, expected):
 @pytest.mark.parametrize("name", ["fig1", "fig4"])
 def test_layerwise_accuracy_is_100x_the_best_seeds_accuracy_of_every_layer(tidy, name):
     _, frames, _ = tidy
-    fig = figures.FIGURES[name](context(tidy, algos=ALGOS[:2]))
+    fig = figures.DRAW[name](context(tidy, algos=ALGOS[:2]))
     for ax, algo in zip(fig.axes, ALGOS[:2]):
         assert_same_lines(drawn_lines(ax), expected_lines(best(frames["layers"], algo), "epoch", "accuracy", 100))
         assert ax.get_title() == algo_label(algo)
@@ -122,7 +122,7 @@ def test_fig6_maximal_goodness_and_weight_per_layer_at_each_epoch(tidy):
 @pytest.mark.parametrize("name", ["fig8", "fig9"])
 def test_error_bars_are_the_standard_deviation_over_seeds(tidy, name):
     _, frames, _ = tidy
-    fig = figures.FIGURES[name](context(tidy, epoch=3))
+    fig = figures.DRAW[name](context(tidy, epoch=3))
     panels = [("probe", "probe_accuracy", 100)] if name == "fig8" else \
         [("layers", "max_abs_weight", 1), ("layers", "max_goodness", 1)]
     for ax, (table, column, scale) in zip(fig.axes, panels):
@@ -136,7 +136,7 @@ def test_error_bars_are_the_standard_deviation_over_seeds(tidy, name):
 @pytest.mark.parametrize("name", ["fig2", "fig7"])
 def test_step_curves_are_the_best_seeds_gradient_norms(tidy, name):
     _, frames, _ = tidy
-    fig = figures.FIGURES[name](context(tidy, show_layers=[1, 6] if name == "fig2" else [6]))
+    fig = figures.DRAW[name](context(tidy, show_layers=[1, 6] if name == "fig2" else [6]))
     lines = [xy for ax in fig.axes for xy in drawn_lines(ax)]
     assert lines and all(len(xy) <= aggregate.MAX_POINTS for xy in lines)
     steps = frames["steps"].dropna(subset=["grad_norm"])
@@ -173,7 +173,7 @@ EXTRA = {"fig2": ["--show-layers", "1", "6"], "fig6": ["--epochs", "1", "3"], "f
          "fig9": ["--epoch", "3"], "fig10": ["--clamp", "0.3"]}
 
 
-@pytest.mark.parametrize("name", list(figures.FIGURES))
+@pytest.mark.parametrize("name", list(figures.DRAW))
 def test_figure_command_writes_png_pdf_and_names_its_runs(tidy, tmp_path, name):
     root, _, weights = tidy
     algos = ["symba-ln"] if name in ("fig3", "fig4", "fig5", "fig6") else list(ALGOS)

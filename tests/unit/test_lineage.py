@@ -6,7 +6,9 @@ import shutil
 import pytest
 
 from tests.conftest import write_finished_run
-from trifecta import lineage, snapshot
+from trifecta.provenance import lineage
+from trifecta.training.rundir import sha256_file
+from trifecta.analysis import snapshot
 
 
 def snapshot_run(root):
@@ -16,7 +18,7 @@ def snapshot_run(root):
     snap = run_dir / "store" / "abc" / "snapshot_epoch_0001.pt"
     snap.parent.mkdir(parents=True)
     snap.write_bytes(b"weights")
-    record = {"identity_sha256": "abc", "snapshots": {"1": {"path": str(snap.resolve()), "sha256": lineage.sha256_file(snap)}},
+    record = {"identity_sha256": "abc", "snapshots": {"1": {"path": str(snap.resolve()), "sha256": sha256_file(snap)}},
               "git": {"commit": "c" * 40, "dirty": False}, "status": "complete"}
     (run_dir / "run.json").write_text(json.dumps(record))
     return run_dir
@@ -26,7 +28,7 @@ def test_run_entry_hashes_every_file_and_snapshot(tmp_path):
     run_dir = snapshot_run(tmp_path)
     entry = lineage.run_entry(run_dir)
     assert set(entry["files"]) == set(lineage.RUN_FILES) and all(entry["files"].values())
-    assert entry["snapshots"]["1"]["sha256"] == lineage.sha256_file(run_dir / "store/abc/snapshot_epoch_0001.pt")
+    assert entry["snapshots"]["1"]["sha256"] == sha256_file(run_dir / "store/abc/snapshot_epoch_0001.pt")
     assert entry["provenance"]["git"]["commit"] == "c" * 40
 
 
@@ -38,7 +40,7 @@ def test_a_moved_results_folder_still_finds_its_snapshots(tmp_path):
     recorded = json.loads((moved / "run.json").read_text())["snapshots"]["1"]["path"]
     found = snapshot.resolve_snapshot(moved, recorded)
     assert found == moved / "store/abc/snapshot_epoch_0001.pt" and found.exists()
-    assert lineage.run_entry(moved)["snapshots"]["1"]["sha256"] == lineage.sha256_file(found)
+    assert lineage.run_entry(moved)["snapshots"]["1"]["sha256"] == sha256_file(found)
 
 
 def test_fragments_join_and_every_output_is_hashed(tmp_path):
@@ -51,7 +53,7 @@ def test_fragments_join_and_every_output_is_hashed(tmp_path):
                   "inputs": [str(output)]}]
     joined = lineage.build_lineage(fragments)
     assert [a["id"] for a in joined["artefacts"]] == ["c1", "fig1"]
-    assert joined["files"] == {str(output): lineage.sha256_file(output)}
+    assert joined["files"] == {str(output): sha256_file(output)}
     assert list(joined["runs"]) == ["mnist5k/s/tff/seed0"]
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trifecta.models import FFNet, LengthNorm, MaxPool2x2, goodness
-from trifecta.registry import DATASETS
+from trifecta.training.models import FFNet, LengthNorm, MaxPool2x2, goodness
+from trifecta.training.registry import DATASETS
 
 CIFAR10 = DATASETS["cifar10"]
 MNIST = DATASETS["mnist"]

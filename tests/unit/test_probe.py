@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from trifecta import data, probe, weights
-from trifecta.config import build_config
-from trifecta.probe import layer_features
-from trifecta.recipe import Recipe
-from trifecta.registry import get_dataset
+from trifecta.training import data
+from trifecta.analysis import probe, weights
+from trifecta.training.config import build_config
+from trifecta.analysis.probe import layer_features
+from trifecta.training.recipe import Recipe
+from trifecta.training.registry import get_dataset
 from trifecta.train import RunSpec, train
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import write_finished_run
-from trifecta import scorecard, tables
+from trifecta.analysis import scorecard, tables
 
 # t quantiles, computed independently (bisection on the t CDF via the regularized incomplete beta function)
 T95_DF2 = 0.9 * math.sqrt(2 / 0.19)  # closed form for df = 2: (2p − 1) / sqrt(2p(1 − p)), p = 0.95

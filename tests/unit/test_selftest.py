@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from trifecta import selftest
-from trifecta.algorithms.ff import FFTrainer
+from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
 
 

@@ -198,7 +198,7 @@ def test_embedded_overlay_replaces_the_runs(tmp_path, capsys):
     ("[{name: x, datasets: [mnist5k], archs: [f], algos: [bp], seeds: [0], settings: {epochs: 4}}]",
      "algorithm 'bp' supports architectures d, s, not 'f'"),
     ("[{name: x, datasets: [mnist5k], archs: [s], algos: [tff], seeds: [0], settings: {epochs: 0}}]",
-     "runs[0].settings.epochs"),
+     "(runs[0]), run mnist5k/s/tff: settings.epochs = 0: must be >= 1"),
     ("[{name: x, datasets: [mnist5k], archs: [s], algos: [tff], seeds: [0], settings: {epochs: 4}}, "
      "{name: x, datasets: [mnist5k], archs: [s], algos: [vff], seeds: [0], settings: {epochs: 4}}]",
      "two grid entries in `runs` are named 'x'"),
@@ -267,5 +267,5 @@ def test_a_run_with_other_settings_or_code_than_now_is_outdated(grid_dirs, capsy
     assert (row["state"], row["note"]) == ("outdated", "the training code changed since it ran: the workflow trains "
                                                        "it again")
     assert report["summary"]["states"]["outdated"] == 1
-    record_path.write_text(json.dumps({**record, "training_code": status.codehash.stage_hash("training")}))
+    record_path.write_text(json.dumps({**record, "training_code": status.codehash.training_hash()}))
     assert {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]["state"] == "complete"

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import write_finished_run
-from trifecta import cells, render, tables
-from trifecta.paper import KEY, layout
+from trifecta.analysis import cells, render, tables
+from trifecta.analysis.paper import KEY, layout
 
 SEEDS = (0, 1, 2)
 

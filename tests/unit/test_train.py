@@ -17,14 +17,16 @@ import torch
 
 from tests.conftest import (REFERENCE, SMALL, copy_run, drop_resumes, read_rows, signal_on_call, small_spec,
                             store_of, unfinish)
-from trifecta import checkpoint, data, status, train as train_module
-from trifecta.algorithms.ff import FFTrainer
+from trifecta.training import checkpoint, data, loop
+from trifecta import status, train as train_module
+from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
-from trifecta.config import build_config
-from trifecta.recipe import Recipe
-from trifecta.registry import parse_ff_name
-from trifecta.runstate import Diverged, TrainingInterrupted
-from trifecta.train import RunSpec, divergence, train
+from trifecta.training.config import build_config
+from trifecta.training.recipe import Recipe
+from trifecta.training.registry import parse_ff_name
+from trifecta.training.runstate import Diverged, TrainingInterrupted
+from trifecta.train import RunSpec, train
+from trifecta.training.loop import divergence
 
 
 def epochs_done(run_dir) -> dict:
@@ -330,7 +332,7 @@ def test_a_signal_while_resuming_mid_epoch_keeps_that_checkpoint(reference_run, 
 def test_sigterm_during_evaluation_stops_at_the_end_of_the_epoch(reference_run, tmp_path, monkeypatch):
     run = small_spec(tmp_path / "run")
     with monkeypatch.context() as m:
-        signal_on_call(m, train_module, "evaluate", 1)  # the evaluation of epoch 1
+        signal_on_call(m, loop, "evaluate", 1)  # the evaluation of epoch 1
         index = interrupted(run)
     assert max((e["epoch"], e["step"]) for e in index.values() if e["kind"] == "resume") == (1, 0)
     assert {r["epoch"] for r in read_rows(run.out_dir / "eval.csv")} == {"1"}  # the evaluation was finished

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from trifecta import aggregate
+from trifecta.analysis import aggregate
 from trifecta.cli import main as cli_main
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, fake_commands, job_counts, make_bin,
                                 planned_jobs, read_config, snakemake, write_config)
-from trifecta.config import TrainConfig
+from trifecta.training.config import TrainConfig
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
 # datasets, FA/f, PEP/t and BP/d on five datasets, and SymBa ln/bn/none on the FCN for the figures; 3 seeds.

@@ -14,7 +14,7 @@ import yaml
 
 from tests.unit.test_crate import required_issues
 from tests.workflow.smk import REPO, planned_jobs, snakemake
-from trifecta.registry import ARCHS, BASELINES
+from trifecta.training.registry import ARCHS, BASELINES
 
 RUN_COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "acc_last", "acc_last_k", "last_k", "run_dir",
                "identity_sha256"]

@@ -10,12 +10,12 @@ rule aggregate_runs:
     conda:
         "../../envs/torch.yaml"
     params:
-        code=CODE_HASHES["aggregate"],
+        code=get_code("analysis/aggregate.py"),
     shell:
         "python -m trifecta.cli collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"
 
 
-# The step metrics of the runs one figure draws: epoch means (Figures 3, 5) and every k-th step (2, 7).
+# The step metrics of the runs a figure draws (its declaration has "steps" data): epoch means and every k-th step.
 rule collect_steps:
     input:
         get_figure_metrics,
@@ -25,12 +25,12 @@ rule collect_steps:
     log:
         "logs/aggregate/steps_{fig}.log",
     wildcard_constraints:
-        fig="|".join(STEP_FIGURES),
+        fig="|".join(f for f in FIGURES if "steps" in FIGURES[f].data),
     localrule: True
     conda:
         "../../envs/torch.yaml"
     params:
-        code=CODE_HASHES["aggregate"],
+        code=get_code("analysis/aggregate.py"),
     shell:
         "python -m trifecta.cli collect --runs {input} --epochs-out {output.epochs} --steps-out {output.steps}"
         " > {log} 2>&1"

@@ -8,7 +8,7 @@ rule write_lineage:
     output:
         "results/lineage.json",
     params:
-        code=CODE_HASHES["analysis"],
+        code=get_code("provenance/lineage.py"),
         grid=get_grid_json(),
         data_dir=config["data_dir"],
     log:
@@ -27,7 +27,7 @@ rule audit_results:
     output:
         report("results/audit.txt", caption="../report/audit.rst", category="Provenance"),
     params:
-        code=CODE_HASHES["analysis"],
+        code=get_code("provenance/audit.py"),
     log:
         "logs/audit/audit_results.log",
     localrule: True
@@ -46,7 +46,7 @@ rule write_crate:
     output:
         "results/ro-crate-metadata.json",
     params:
-        code=CODE_HASHES["crate"],
+        code=get_code("provenance/crate.py"),
     log:
         "logs/audit/write_crate.log",
     localrule: True

@@ -1,20 +1,23 @@
-"""Config validation, the run grid, code hashes and input functions, shared by the stages."""
+"""Config validation, the run grid, code hashes, the rules' command options and input functions."""
 
-import hashlib
 import json
+import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The torch-free modules of this checkout's package (names, settings, the grid, code hashes): planning checks
-# every run with the package's own validation and never imports torch.
+# The torch-free modules of this checkout's package (names, settings, declarations, the grid, code hashes):
+# planning checks every run with the package's own validation and never imports torch.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from trifecta import codehash, paper, registry  # noqa: E402
+from trifecta.analysis import paper  # noqa: E402
 from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
-from trifecta.registry import Run  # noqa: E402
+from trifecta.provenance import codehash  # noqa: E402
+from trifecta.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
+from trifecta.training.registry import get_arch, get_dataset  # noqa: E402
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
@@ -32,18 +35,22 @@ if workflow.is_main_process:  # not again in every job
 
 # ---- Code hashes: Snakemake does not see edits inside src/, so rules carry a hash of their code as params ----
 
-# Content hash of the package modules each stage depends on (codehash.STAGES), computed once per invocation.
-CODE_HASHES = {stage: codehash.stage_hash(stage) for stage in codehash.STAGES}
+TRAINING_CODE = codehash.training_hash()  # a run's code identity: the parsed code of trifecta/training/
 
 
-# ---- The grid ----
+def get_code(module):
+    """The parsed code behind a command (its module, e.g. "analysis/tables.py", and what it imports)."""
+    return codehash.command_hash(module)
 
-TRAIN_DIR = registry.TRAIN_DIR
-RUN_ID = registry.RUN_ID  # dataset/arch/algo/seedN: the wildcards of every per-run rule
+
+# ---- Paths ----
+
 TRAIN_METRICS = f"{TRAIN_DIR}/{RUN_ID}/metrics.json"
 PROBE_TABLE = f"results/probe/{RUN_ID}.csv"
 DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once the dataset is there
-PREFLIGHT = f"results/preflight/{CODE_HASHES['training'][:16]}.json"  # the selftest of this training code
+PREFLIGHT = f"results/preflight/{TRAINING_CODE[:16]}.json"  # the selftest of this training code
+TABLES, FIGURES = paper.TABLES, paper.FIGURES  # declared once, in the package
+TABLE_FILES = ["csv", "md", "tex", "html"]
 
 
 wildcard_constraints:
@@ -53,7 +60,18 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# ---- Input functions ----
+def cli_args(options):
+    """A command's options from a mapping, the one way rules write them: {"show-layers": [1, 6], "epoch": None,
+    "lr": 0.001} -> "--show-layers 1 6 --lr 0.001"; None and empty lists are left out."""
+    words = []
+    for key, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        if value is not None and values:
+            words += [f"--{key}", *(shlex.quote(str(v)) for v in values)]
+    return " ".join(words)
+
+
+# ---- Training ----
 
 
 def get_final_output():
@@ -92,20 +110,20 @@ def get_train_settings(wildcards):
 
 
 def get_train_runtime(wildcards, attempt):
-    """Minutes: start-up + epochs x per-epoch estimate x dataset scale, times the attempt (retries get longer)."""
-    return GRID.runtime_minutes(get_run(wildcards), attempt)
+    """SLURM --time, minutes: start-up + epochs x minutes per epoch x the dataset's size relative to CIFAR-10's
+    50,000 images (rounded up to a tenth), times the attempt (a retry after a time limit gets longer)."""
+    run, resources = get_run(wildcards), config["resources"]
+    per_epoch = GRID.runs[run].get("resources", {}).get("minutes_per_epoch")
+    per_epoch = per_epoch or resources["minutes_per_epoch"][run.arch]
+    scale = math.ceil(get_dataset(run.dataset).train_images / 50_000 * 10) / 10
+    return math.ceil((resources["startup_minutes"] + GRID.settings(run).epochs * per_epoch * scale) * attempt)
 
 
 def get_train_mem_mb(wildcards):
     return GRID.runs[get_run(wildcards)].get("resources", {}).get("mem_mb", config["resources"]["mem_mb"])
 
 
-# ---- Analysis stages: tables, probes, figures, audit ----
-
-
-# tables.smk
-TABLES = ["table1", "table2", "table3"]
-TABLE_FILES = ["csv", "md", "tex", "html"]
+# ---- Analysis: tables, probes, figures, audit ----
 
 
 def get_analysis_outputs():
@@ -147,31 +165,11 @@ def get_paper_values():
     return os.path.relpath(paper.PAPER_VALUES)
 
 
-# interim.smk
-def get_finished_runs():
-    """metrics.json of the grid's runs that have one now (while planning): what the interim results read."""
-    return [path for path in get_run_metrics() if os.path.exists(path)]
+def get_configured_runs():
+    """Every run of the grid, by id (`trifecta interim --configured`)."""
+    return " ".join(run.id for run in GRID.runs)
 
 
-def get_finished_state():
-    """A digest of the finished runs and their metrics.json's modification times: a run finishing (again)
-    reruns `interim`."""
-    state = {path: os.stat(path).st_mtime_ns for path in get_finished_runs()}
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def get_interim_figures():
-    """`trifecta interim --figures` JSON: the figures drawn from the tidy tables whose runs have all finished."""
-    finished = set(get_finished_runs())
-    done = {}
-    for name in FIGURES:
-        runs = GRID.figure_runs(name)
-        if name not in ("fig8", "fig10") and runs and all(TRAIN_METRICS.format(**vars(r)) in finished for r in runs):
-            done[name] = config["figures"][name]
-    return json.dumps(done, sort_keys=True)
-
-
-# probe.smk
 def get_probe_runs():
     """The runs to probe: probe.dataset x probe.arch x probe.algos, every seed in the grid."""
     probe = config["probe"]
@@ -188,28 +186,27 @@ def get_probe_tables():
 def get_probe_settings():
     """`trifecta probe` options from the `probe:` block (only these: editing them reruns the probes)."""
     probe = config["probe"]
-    epoch = "" if probe["epoch"] is None else f"--epoch {probe['epoch']} "
-    return (
-        f"{epoch}--epochs {probe['epochs']} --hidden {probe['hidden']} --lr {probe['lr']} "
-        f"--batch-size {probe['batch_size']}"
-    )
-
-
-# figures.smk
-FIGURES, STEP_FIGURES = paper.FIGURES, paper.STEP_FIGURES
+    keys = {"epoch": "epoch", "epochs": "epochs", "hidden": "hidden", "lr": "lr", "batch-size": "batch_size"}
+    return cli_args({option: probe[key] for option, key in keys.items()})
 
 
 def get_configured_figures():
-    """Names of the figures to make: activated, specified, and every run they need is in the grid."""
+    """Names of the figures to make: activated, specified, every run they need is in the grid, and the probe
+    block covers a figure that draws probes."""
     return [
         name
         for name in FIGURES
-        if GRID.figure_runs(name) and (name != "fig8" or is_probed(config["figures"][name]))
+        if GRID.figure_runs(name) and ("probe" not in FIGURES[name].data or is_probed(config["figures"][name]))
     ]
 
 
+def get_figure_specs():
+    """`trifecta interim --figures` JSON: the spec of every configured figure."""
+    return json.dumps({name: config["figures"][name] for name in get_configured_figures()}, sort_keys=True)
+
+
 def is_probed(spec):
-    """Whether the probe block covers a figure's runs (Figure 8 plots the probe table)."""
+    """Whether the probe block covers a figure's runs."""
     probe = config["probe"]
     return (
         probe["activate"]
@@ -223,52 +220,39 @@ def get_figure_metrics(wildcards):
     return [TRAIN_METRICS.format(**vars(run)) for run in GRID.figure_runs(wildcards.fig)]
 
 
-def get_weight_files(wildcards):
-    return expand("results/weights/{fig}/{algo}.npz", fig=wildcards.fig, algo=config["figures"][wildcards.fig]["algos"])
-
-
 def get_figure_inputs(wildcards):
+    """runs.csv, layers.csv and the data the figure's declaration names (paper.FIGURES)."""
+    data = FIGURES[wildcards.fig].data
     inputs = {"runs": "results/tables/runs.csv", "layers": "results/tables/layers.csv"}
-    if wildcards.fig in STEP_FIGURES:
-        inputs["epoch_means"] = f"results/figures/data/{wildcards.fig}.epochs.csv"
+    if "steps" in data:
+        inputs["epoch-means"] = f"results/figures/data/{wildcards.fig}.epochs.csv"
         inputs["steps"] = f"results/figures/data/{wildcards.fig}.steps.csv"
-    if wildcards.fig == "fig8":
+    if "probe" in data:
         inputs["probe"] = "results/tables/probe.csv"
-    if wildcards.fig == "fig10":
-        inputs["weights"] = get_weight_files(wildcards)
+    if "weights" in data:
+        inputs["weights"] = expand(
+            "results/weights/{fig}/{algo}.npz", fig=wildcards.fig, algo=config["figures"][wildcards.fig]["algos"]
+        )
     return inputs
 
 
 def get_figure_args(wildcards):
-    """`trifecta figure` options from the figure's spec in `figures:`."""
+    """`trifecta figure` options: the figure's spec in `figures:` and its data files beyond runs.csv and
+    layers.csv (also its inputs)."""
     spec = config["figures"][wildcards.fig]
-    args = f"--dataset {spec['dataset']} --arch {spec['arch']} --algos {' '.join(spec['algos'])}"
-    if spec.get("epochs"):
-        args += " --epochs " + " ".join(map(str, spec["epochs"]))
-    if spec.get("layers"):
-        args += " --show-layers " + " ".join(map(str, spec["layers"]))
-    if spec.get("epoch") is not None:
-        args += f" --epoch {spec['epoch']}"
-    if spec.get("clamp") is not None:
-        args += f" --clamp {spec['clamp']}"
-    return args
-
-
-def get_figure_data_args(wildcards):
-    """The figure's data files beyond runs.csv and layers.csv, as `trifecta figure` options (also its inputs)."""
-    inputs = get_figure_inputs(wildcards)
-    options = {"epoch_means": "--epoch-means", "steps": "--steps", "probe": "--probe", "weights": "--weights"}
-    return " ".join(f"{options[k]} {' '.join(v) if isinstance(v, list) else v}" for k, v in inputs.items() if k in options)
+    data = {k: v for k, v in get_figure_inputs(wildcards).items() if k not in ("runs", "layers")}
+    return cli_args({**{k: spec[k] for k in ("dataset", "arch", "algos")}, "epochs": spec.get("epochs"),
+                     "show-layers": spec.get("layers"), "epoch": spec.get("epoch"), "clamp": spec.get("clamp"), **data})
 
 
 def get_weight_args(wildcards):
+    """`trifecta export-weights` options: the run's dataset and architecture, the layer (default: the last) and
+    the snapshot's epoch."""
     spec = config["figures"][wildcards.fig]
-    layer = spec["layers"][-1] if spec.get("layers") else 6
-    epoch = "" if spec.get("epoch") is None else f" --epoch {spec['epoch']}"
-    return f"--dataset {spec['dataset']} --arch {spec['arch']} --layer {layer}{epoch}"
+    layer = spec["layers"][-1] if spec.get("layers") else get_arch(spec["arch"]).layers
+    return cli_args({"dataset": spec["dataset"], "arch": spec["arch"], "layer": layer, "epoch": spec.get("epoch")})
 
 
-# audit.smk
 def get_grid_json():
     """The grid entries (`runs`) as JSON, what the audit checks every run's recorded settings against: only what
     names runs and their settings (entries named by position), so that names and resources rerun nothing."""

@@ -1,4 +1,4 @@
-# Figures 1-10 of the paper; a figure whose runs are not all in the grid is skipped, not failed.
+# The paper's figures (declared in analysis/paper.py); one whose runs are not all in the grid is skipped, not failed.
 
 
 rule plot_figure:
@@ -14,9 +14,8 @@ rule plot_figure:
         pdf="results/figures/{fig}.pdf",
         lineage="results/figures/{fig}.lineage.json",
     params:
-        code=CODE_HASHES["figures"],
+        code=get_code("analysis/figures.py"),
         args=get_figure_args,
-        data=get_figure_data_args,
     log:
         "logs/figures/{fig}.log",
     wildcard_constraints:
@@ -26,22 +25,23 @@ rule plot_figure:
         "../../envs/torch.yaml"
     shell:
         "python -m trifecta.cli figure --name {wildcards.fig} --runs {input.runs} --layers {input.layers} {params.args}"
-        " {params.data} --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
+        " --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
 
 
-# Figure 10's weight matrices, exported from the best seed's snapshot so that figures never read checkpoints.
+# Weight matrices (figures with "weights" data: Figure 10), exported from the best seed's snapshot so that
+# figures never read checkpoints.
 rule export_weights:
     input:
         runs="results/tables/runs.csv",
     output:
         "results/weights/{fig}/{algo}.npz",
     params:
-        code=CODE_HASHES["weights"],
+        code=get_code("analysis/weights.py"),
         args=get_weight_args,
     log:
         "logs/weights/{fig}/{algo}.log",
     wildcard_constraints:
-        fig="fig10",
+        fig="|".join(f for f in FIGURES if "weights" in FIGURES[f].data),
     localrule: True
     conda:
         "../../envs/torch.yaml"

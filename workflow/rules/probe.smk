@@ -8,7 +8,7 @@ rule probe_layers:
         PROBE_TABLE,
     params:
         run_dir=subpath(input[0], parent=True),
-        code=CODE_HASHES["probe"],
+        code=get_code("analysis/probe.py"),
         hp=get_probe_settings(),
         data_dir=config["data_dir"],
     log:
@@ -40,7 +40,7 @@ rule merge_probes:
         ),
         lineage="results/tables/probe.lineage.json",
     params:
-        code=CODE_HASHES["probe"],
+        code=get_code("analysis/probe.py"),
     log:
         "logs/probe/merge_probes.log",
     localrule: True

@@ -1,4 +1,5 @@
-# Tables 1-3 beside the paper's values, one job per table (each waits only for its own runs), and the scorecard.
+# The paper's tables (declared in analysis/paper.py) beside its values, one job per table (each waits only for its
+# own runs), and the scorecard.
 
 
 rule make_table:
@@ -17,7 +18,7 @@ rule make_table:
         ),
         lineage="results/tables/{table}.lineage.json",
     params:
-        code=CODE_HASHES["analysis"],
+        code=get_code("analysis/tables.py"),
         configured=get_table_configured,
         train_dir=TRAIN_DIR,
         stand_in=get_stand_in,
@@ -41,7 +42,7 @@ rule make_scorecard:
         csv="results/tables/scorecard.csv",
         md=report("results/tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"),
     params:
-        code=CODE_HASHES["analysis"],
+        code=get_code("analysis/scorecard.py"),
     log:
         "logs/tables/scorecard.log",
     localrule: True
@@ -51,17 +52,11 @@ rule make_scorecard:
         "python -m trifecta.cli scorecard --tables {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
-# `snakemake table1` trains only Table 1's runs and makes only Table 1 (likewise table2, table3).
-rule table1:
-    input:
-        expand("results/tables/table1.{ext}", ext=TABLE_FILES),
+# `snakemake table1` trains only Table 1's runs and makes only Table 1 (likewise for every declared table).
+for table in TABLES:
 
-
-rule table2:
-    input:
-        expand("results/tables/table2.{ext}", ext=TABLE_FILES),
-
-
-rule table3:
-    input:
-        expand("results/tables/table3.{ext}", ext=TABLE_FILES),
+    rule:
+        name:
+            table
+        input:
+            expand("results/tables/{table}.{ext}", table=table, ext=TABLE_FILES),

@@ -22,7 +22,7 @@ rule train_model:
         data_dir=subpath(input.data, parent=True),
         store_dir=lookup(dpath="store_dir", within=config),
         settings=get_train_settings,
-        code=CODE_HASHES["training"],
+        code=TRAINING_CODE,
     shell:
         "python -m trifecta.cli train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
         " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir} --store {params.store_dir}"

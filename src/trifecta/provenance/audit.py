@@ -1,0 +1,345 @@
+"""Audit the lineage end to end: `trifecta audit [results/lineage.json] [--out results/audit.txt]`.
+
+Checks, each failure naming the artefact and the file:
+1. every file hash in the lineage matches the file on disk (tables, figures, derived CSVs, and each run's
+   metrics.json, run.json, eval.csv, ensemble.csv, steps.csv and snapshots; a snapshot also against the hash
+   its run recorded in run.json);
+2. every run is consistent: metrics.json's identity hashes to its identity_sha256, run.json agrees,
+   metrics.json's accuracies are those of eval.csv and ensemble.csv, and eval.csv and steps.csv hold each
+   (epoch, layer) and (step, layer) once;
+3. every provenance record (run.json) is complete: commit, dirty flag, source and training-code hashes,
+   versions, the environment (its hash and list), data checksums, start and finish times, status complete;
+4. every table cell is recomputed from the per-run metrics.json files of its runs and matches the table
+   file on disk (mean, std, number of seeds); probe results and weight figures name a snapshot whose hash
+   matches;
+5. every run has the identity that the config (the grid in the lineage) and this checkout name for it: its
+   settings, the training code's hash, and data checksums equal to the data files' now; a run outside the
+   grid fails;
+6. the seeds of a cell share every setting but the seed (and the training code and data).
+Each failure names the run (or cell), the file, the key, the recorded and the expected value. Exit status 1
+on any failure. A dirty working tree at training time is reported, not failed. The report lists the software
+environments behind the results: each one's hash and list of installed distributions, and what it made.
+"""
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from trifecta.provenance.record import data_checksums
+from trifecta.analysis.cells import summarize
+from trifecta.provenance.codehash import identity_sha256, training_hash
+from trifecta.grid import Grid, GridError, identity_differences
+from trifecta.runs import Run
+from trifecta.training.rundir import FILES as RUN_FILES, RECORD, SUMMARY, read_json, sha256_file
+from trifecta.analysis.snapshot import resolve_snapshot
+
+HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
+VERSIONS = ("python", "torch", "torchvision", "numpy")  # must be set; cuda and cudnn must be present (None on CPU builds)
+TOLERANCE = 1e-6  # percentage points, far below the tables' two printed decimals
+
+
+# ---- Files ----
+
+def check_hash(path: Path, expected: str | None, what: str) -> list[str]:
+    if expected is None:
+        return [f"{what}: {path}: no hash recorded in the lineage (file was missing when it was written)"]
+    if not path.exists():
+        return [f"{what}: {path}: missing"]
+    actual = sha256_file(path)
+    return [] if actual == expected else [f"{what}: {path}: sha256 {actual[:12]}… != lineage {expected[:12]}…"]
+
+
+# ---- Runs ----
+
+def missing_provenance(record: dict) -> list[str]:
+    """Names of the provenance fields that are absent or malformed in a run.json."""
+    missing = []
+    git = record.get("git") or {}
+    if not HEX40.match(str(git.get("commit"))):
+        missing.append("git.commit")
+    if not isinstance(git.get("dirty"), bool):
+        missing.append("git.dirty")
+    for key in ("source_sha256", "training_code_sha256"):
+        if not HEX64.match(str(record.get(key))):
+            missing.append(key)
+    versions = record.get("versions") or {}
+    missing += [f"versions.{k}" for k in VERSIONS if not versions.get(k)]
+    missing += [f"versions.{k}" for k in ("cuda", "cudnn") if k not in versions]
+    environment = record.get("environment") or {}
+    if not HEX64.match(str(environment.get("sha256"))) or not environment.get("file"):
+        missing.append("environment")
+    data = record.get("data_sha256") or {}
+    if not data or not all(HEX64.match(str(v)) for v in data.values()):
+        missing.append("data_sha256")
+    missing += [k for k in ("started", "finished", "identity_sha256", "config") if not record.get(k)]
+    if record.get("status") != "complete":
+        missing.append(f"status (is {record.get('status')!r}, not 'complete')")
+    return missing
+
+
+def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
+    """Failures and warnings for one run."""
+    run_dir, fails, warns = Path(entry["run_dir"]), [], []
+    for name in RUN_FILES:
+        fails += check_hash(run_dir / name, entry["files"].get(name), f"run {run_id}")
+    if not (run_dir / "run.json").exists() or not (run_dir / "metrics.json").exists():
+        return fails, warns
+    try:
+        record, metrics = read_json(run_dir / RECORD), read_json(run_dir / SUMMARY)
+    except ValueError as err:
+        return fails + [f"run {run_id}: {err}"], warns
+    for epoch, snap in entry["snapshots"].items():
+        path = resolve_snapshot(run_dir, snap["path"])
+        fails += check_hash(path, snap["sha256"], f"run {run_id} snapshot epoch {epoch}")
+        recorded = record.get("snapshots", {}).get(epoch, {}).get("sha256")
+        if snap["sha256"] is not None and recorded != snap["sha256"]:
+            fails.append(f"run {run_id}: {run_dir / 'run.json'}: snapshot epoch {epoch} recorded as "
+                         f"{str(recorded)[:12]}… but the lineage has {snap['sha256'][:12]}…")
+    listing = Path(str((record.get("environment") or {}).get("file")))
+    if listing.is_file() and sha256_file(listing) != record["environment"]["sha256"]:
+        fails.append(f"run {run_id}: {listing}: the environment's list does not hash to run.json's environment.sha256")
+    missing = missing_provenance(record)
+    if missing:
+        fails.append(f"run {run_id}: {run_dir / 'run.json'}: incomplete provenance: {', '.join(missing)}")
+    if (record.get("git") or {}).get("dirty"):
+        warns.append(f"run {run_id}: trained from a dirty working tree (commit {record['git'].get('commit')})")
+    if identity_sha256(metrics.get("identity")) != metrics.get("identity_sha256"):
+        fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: identity does not hash to its identity_sha256")
+    if record.get("identity_sha256") != metrics.get("identity_sha256"):
+        fails.append(f"run {run_id}: {run_dir / 'run.json'}: identity_sha256 differs from metrics.json's")
+    if record.get("training_code_sha256") != (metrics.get("identity") or {}).get("training_code"):
+        fails.append(f"run {run_id}: {run_dir / 'run.json'}: training_code_sha256 differs from metrics.json's")
+    if record.get("data_sha256") != (metrics.get("identity") or {}).get("data"):
+        fails.append(f"run {run_id}: {run_dir / 'run.json'}: data_sha256 differs from metrics.json's identity")
+    fails += check_metrics_against_logs(run_id, run_dir, metrics)
+    return fails, warns
+
+
+def check_metrics_against_logs(run_id: str, run_dir: Path, metrics: dict) -> list[str]:
+    """metrics.json is a summary of eval.csv and ensemble.csv: the two must agree."""
+    fails = []
+    try:
+        evals = pd.read_csv(run_dir / "eval.csv")
+        ensemble = pd.read_csv(run_dir / "ensemble.csv")
+        steps = pd.read_csv(run_dir / "steps.csv", usecols=["step", "layer"])
+    except (OSError, ValueError) as err:  # pandas' parser errors are ValueErrors
+        return [f"run {run_id}: {run_dir}: cannot read eval.csv / ensemble.csv / steps.csv ({err})"]
+    for name, frame, key in [("eval.csv", evals, ["epoch", "layer"]), ("ensemble.csv", ensemble, ["epoch"]),
+                             ("steps.csv", steps, ["step", "layer"])]:
+        repeated = frame[frame.duplicated(key, keep="first")]
+        if len(repeated):
+            first = ", ".join(f"{k} {v}" for k, v in zip(key, repeated.iloc[0][key]))
+            fails.append(f"run {run_id}: {run_dir / name}: {len(repeated)} rows repeat an earlier ({', '.join(key)}), "
+                         f"first at {first}")
+    for epoch, entry in metrics.get("evals", {}).items():
+        layers = evals[evals["epoch"] == int(epoch)].sort_values("layer")["accuracy"].tolist()
+        if not _close_lists(layers, entry.get("acc_layers", [])):
+            fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} layer accuracies differ from eval.csv")
+        if layers and not _close(layers[-1], entry.get("acc_last")):
+            fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} acc_last differs from eval.csv")
+        for row in ensemble[ensemble["epoch"] == int(epoch)].itertuples():
+            if not _close(row.accuracy, entry.get(f"acc_last{row.last_k}")):
+                fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} acc_last{row.last_k} "
+                             "differs from ensemble.csv")
+    return fails
+
+
+def _close(a, b, tol: float = 1e-9) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+        return (a is None or a != a) and (b is None or b != b)
+    return abs(float(a) - float(b)) <= tol
+
+
+def _close_lists(a, b) -> bool:
+    return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+
+
+# ---- Artefacts ----
+
+def recompute_cell(cell: dict, runs: dict) -> tuple[float, float, int, list[str]]:
+    """Mean, std and n of a cell from its runs' metrics.json files (percent)."""
+    values, fails = [], []
+    for rid in cell["runs"]:
+        path = Path(runs[rid]["run_dir"]) / "metrics.json"
+        try:
+            value = read_json(path)["evals"][str(cell["ours_epoch"])][cell["metric"]]
+            values.append(100 * float(value))
+        except (OSError, KeyError, TypeError, ValueError) as err:
+            fails.append(f"{cell['id']}: {path}: cannot read {cell['metric']} at epoch {cell['ours_epoch']} ({err!r})")
+    mean, std = summarize(values)
+    return mean, std, len(values), fails
+
+
+def check_cells(cells: list[dict], runs: dict) -> list[str]:
+    fails, tables = [], {}
+    for cell in cells:
+        if cell["file"] not in tables:
+            tables[cell["file"]] = pd.read_csv(cell["file"], keep_default_na=False, na_values=[""])
+        table = tables[cell["file"]]
+        rows = table[(table["table"] == cell["table"]) & (table["row"] == cell["row"])
+                     & (table["column"] == cell["column"]) & (table["epoch"] == cell["epoch"])]
+        if len(rows) != 1:
+            fails.append(f"{cell['id']}: {cell['file']}: cell not found")
+            continue
+        row = rows.iloc[0]
+        mean, std, n, problems = recompute_cell(cell, runs)
+        fails += problems
+        written = (row["ours_mean"], row["ours_std"], int(row["n_seeds"]))
+        if not (_close(mean, written[0], TOLERANCE) and _close(std, written[1], TOLERANCE) and n == written[2]):
+            files = ", ".join(str(Path(runs[r]["run_dir"]) / "metrics.json") for r in cell["runs"]) or "no runs"
+            fails.append(f"{cell['id']}: {cell['file']} says {written[0]:.4f} ± {written[1]:.4f} (n={written[2]}) "
+                         f"but the runs' metrics give {mean:.4f} ± {std:.4f} (n={n}) [{files}]")
+    return fails
+
+
+def check_snapshot_use(artefact: dict, runs: dict) -> list[str]:
+    """A probe result or weight figure names the snapshot it read; its hash must be the run's."""
+    fails = []
+    for use in artefact.get("snapshots", []):
+        entry = runs[use["run"]]["snapshots"].get(str(use["epoch"]))
+        if entry is None or entry["sha256"] != use["sha256"]:
+            fails.append(f"{artefact['id']}: {runs[use['run']]['run_dir']}: used snapshot epoch {use['epoch']} "
+                         f"with sha256 {use['sha256'][:12]}…, which the run does not record")
+    return fails
+
+
+# ---- Runs against the grid, and the seeds of a cell against each other ----
+
+def identities(runs: dict) -> dict:
+    """Each run's identity from its metrics.json (None where it cannot be read: check_run reports why)."""
+    found = {}
+    for rid, entry in runs.items():
+        try:
+            found[rid] = read_json(Path(entry["run_dir"]) / SUMMARY)["identity"]
+        except (OSError, ValueError, KeyError, TypeError):
+            found[rid] = None
+    return found
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:38] + "…"
+
+
+def check_grid(spec: dict | None, runs: dict, recorded: dict) -> list[str]:
+    """Every run against the identity the grid (spec: {"runs", "data_dir"}) and this checkout name for it."""
+    if not spec:
+        return ["lineage: it names no grid (made by `trifecta lineage` without --grid): runs cannot be checked "
+                "against the config"]
+    try:
+        grid = Grid.from_config({"runs": spec["runs"]})
+    except (GridError, KeyError, TypeError) as err:
+        return [f"lineage: its grid cannot be read: {err}"]
+    code, checksums, fails = training_hash(), {}, []
+    for rid, identity in recorded.items():
+        run, path = Run.parse(rid), Path(runs[rid]["run_dir"]) / SUMMARY
+        if run not in grid.runs:
+            fails.append(f"run {rid}: {path}: not in the grid (the config's `runs`), so no setting of it is checked")
+            continue
+        if identity is None:
+            continue
+        if run.dataset not in checksums:
+            try:
+                checksums[run.dataset] = data_checksums(run.dataset, Path(spec["data_dir"]))
+            except (OSError, RuntimeError) as err:
+                checksums[run.dataset] = None
+                fails.append(f"data {run.dataset}: cannot be checksummed: {err}")
+        expected = grid.expected_identity(run, code)
+        if checksums[run.dataset] is not None:
+            expected["data"] = checksums[run.dataset]
+        entry = grid.runs[run]["name"]
+        for what, mine, wanted in identity_differences(identity, expected):
+            source = {"training_code": "this checkout's training code"}.get(what, f"grid entry '{entry}'")
+            if what.startswith("data."):
+                source = f"the file in {spec['data_dir']}"
+            fails.append(f"run {rid}: {path}: {what} is {_short(mine)}, {source} gives {_short(wanted)}")
+    return fails
+
+
+def check_cell_seeds(cells: list[dict], recorded: dict) -> list[str]:
+    """The runs of a cell differ in nothing but the seed."""
+    fails = []
+    for cell in cells:
+        ids = [rid for rid in cell["runs"] if recorded.get(rid) is not None]
+        for rid in ids[1:]:
+            first = recorded[ids[0]]
+            for what, mine, theirs in identity_differences(recorded[rid], {**first, "seed": recorded[rid]["seed"]}):
+                fails.append(f"{cell['id']}: runs {ids[0]} and {rid} differ in {what} ({_short(theirs)} vs "
+                             f"{_short(mine)}): the seeds of a cell must share every setting but the seed")
+    return fails
+
+
+def environments(lineage: dict) -> list[str]:
+    """One line per environment behind the results: its hash, size, Python, torch and device, and what it made
+    (tables, probes and figures, and how many runs)."""
+    made, runs_of = {}, {}
+    for rid, entry in lineage["runs"].items():
+        sha = ((entry["provenance"].get("environment") or {}).get("sha256") or "unrecorded")[:16]
+        runs_of.setdefault(sha, []).append(rid)
+    env_of = {rid: sha for sha, rids in runs_of.items() for rid in rids}
+    for artefact in lineage["artefacts"]:
+        name = Path(artefact["file"]).stem if artefact["kind"] == "table_cell" else artefact["id"].split(" epoch")[0]
+        for rid in artefact.get("runs", []):
+            made.setdefault(env_of.get(rid, "unrecorded"), set()).add(name)
+    lines = []
+    for sha, rids in sorted(runs_of.items()):
+        provenance = lineage["runs"][rids[0]]["provenance"]
+        versions, environment = provenance.get("versions") or {}, provenance.get("environment") or {}
+        device = (provenance.get("gpu") or {}).get("name") or (provenance.get("device") or {}).get("name")
+        lines.append(f"environment {sha} ({environment.get('distributions', '?')} distributions, python "
+                     f"{versions.get('python')}, torch {versions.get('torch')}, {device}; {environment.get('file')}): "
+                     f"{len(rids)} runs, behind {', '.join(sorted(made.get(sha, ()))) or 'nothing'}")
+    return lines
+
+
+def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
+    fails, warns = [], []
+    for path, sha in lineage["files"].items():
+        fails += check_hash(Path(path), sha, "output")
+    used_by = {}
+    for artefact in lineage["artefacts"]:
+        for rid in artefact.get("runs", []):
+            used_by.setdefault(rid, []).append(artefact["id"])
+    for rid, entry in lineage["runs"].items():
+        f, w = check_run(rid, entry)
+        users = used_by.get(rid, [])
+        note = f" [used by {', '.join(users[:3])}{f' and {len(users) - 3} more' if len(users) > 3 else ''}]" if users else ""
+        fails, warns = fails + [x + note for x in f], warns + w
+    cells = [a for a in lineage["artefacts"] if a["kind"] == "table_cell"]
+    fails += check_cells(cells, lineage["runs"])
+    recorded = identities(lineage["runs"])
+    fails += check_grid(lineage.get("grid"), lineage["runs"], recorded)
+    fails += check_cell_seeds(cells, recorded)
+    for artefact in lineage["artefacts"]:
+        fails += check_snapshot_use(artefact, lineage["runs"])
+    counts = {"runs": len(lineage["runs"]), "files": len(lineage["files"]), "table cells": len(cells),
+              "other artefacts": len(lineage["artefacts"]) - len(cells)}
+    return fails, warns, counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trifecta audit", description=__doc__.split("\n\n")[0])
+    p.add_argument("lineage", type=Path, nargs="?", default=Path("results/lineage.json"),
+                   help="the lineage from `trifecta lineage` (default: results/lineage.json)")
+    p.add_argument("--out", type=Path, help="write the audit report here (only when it passes)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    lineage = read_json(args.lineage)
+    fails, warns, counts = audit(lineage)
+    lines = [f"audit of {args.lineage}: " + ", ".join(f"{v} {k}" for k, v in counts.items()), *environments(lineage)]
+    lines += [f"WARNING {w}" for w in warns] + [f"FAIL {f}" for f in fails]
+    lines.append(f"{'FAILED' if fails else 'PASSED'}: {len(fails)} failures, {len(warns)} warnings")
+    print("\n".join(lines), file=sys.stderr if fails else sys.stdout)
+    if fails:
+        return 1
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(lines) + "\n")
+    return 0

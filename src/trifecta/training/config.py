@@ -1,0 +1,219 @@
+"""Training settings: one dataclass with the paper's defaults, parsed from a YAML file and `--set key=value`.
+
+Unknown keys and malformed values are errors that name the key (in the spirit of nanoGPT's configurator).
+Defaults follow appendix C of the paper: Adam at 1e-3, 512 positives + 512 negatives per step, SymBa
+alpha = 4, FTL tau = 2; where the paper is silent, the authors' released code. A baseline's source may
+differ (registry.algorithm_defaults: e.g. PEPITA's batch size and rates); explicit settings always win.
+Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml. What each
+setting means is said in settings.py (display text stays out of the training code).
+
+Importable without torch: the workflow validates every grid entry with it while planning.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from trifecta.training.registry import algorithm_defaults
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a value that cannot be used; names the key, the value and why."""
+
+    def __init__(self, message: str, key: str | None = None, value=None, why: str | None = None):
+        super().__init__(message)
+        self.key, self.value, self.why = key, value, why
+
+
+def _setting(default, **rules):
+    """A dataclass field with its rules (minimum, exclusive_minimum, exclusive_maximum, choices): validate() checks
+    them, the config schema must state them (a test checks), and settings.py explains each setting."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=rules)
+    return field(default=default, metadata=rules)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _setting(100, minimum=1)
+    eval_epochs: list[int] = _setting([])
+    snapshot_epochs: list[int] = _setting([])
+    checkpoint_every: int = _setting(10, minimum=0)
+    width: float = _setting(1.0, exclusive_minimum=0)
+    batch_size: int = _setting(512, minimum=2)
+    lr_schedule: list[tuple[int, float]] = _setting([(0, 1e-3)])
+    tau: float = _setting(2.0)
+    alpha: float = _setting(4.0, exclusive_minimum=0)
+    init: str = _setting("pytorch", choices=("pytorch", "kaiming_relu"))
+    layer_norm: str = _setting("rms", choices=("rms", "pytorch"))
+    label_matrix: str = _setting("auto", choices=("auto", "learned", "fixed"))
+    precision: str = _setting("auto", choices=("auto", "bf16", "fp16", "fp32"))
+    last_k: int = _setting(3, minimum=1)
+    eval_batch_size: int = _setting(8192, minimum=1)
+    augment: bool = _setting(True)
+    subset_train: int = _setting(0, minimum=0)
+    subset_test: int = _setting(0, minimum=0)
+    momentum: float = _setting(0.9, minimum=0)
+    dropout: float = _setting(0.1, minimum=0, exclusive_maximum=1)
+    pep_hidden: int = _setting(1024, minimum=1)
+
+    def validate(self) -> "TrainConfig":
+        """Check each setting's rules and the cross-field ones; returns self with eval_ and snapshot_epochs sorted
+        and completed."""
+        for f in dataclasses.fields(self):
+            value, rules = getattr(self, f.name), f.metadata
+            if "choices" in rules:
+                _require(value in rules["choices"], f.name, value, f"must be one of {', '.join(rules['choices'])}")
+            low, high = rules.get("minimum", rules.get("exclusive_minimum")), rules.get("exclusive_maximum")
+            if high is not None:
+                _require(low <= value < high, f.name, value, f"must be in [{low}, {high})")
+            elif "minimum" in rules:
+                _require(value >= low, f.name, value, f"must be >= {low}")
+            elif "exclusive_minimum" in rules:
+                _require(value > low, f.name, value, f"must be > {low}")
+        for name in ("eval_epochs", "snapshot_epochs"):  # each also at the last epoch
+            epochs = getattr(self, name)
+            for e in epochs:
+                _require(1 <= e <= self.epochs, name, epochs, f"each must be in 1..epochs={self.epochs}")
+            setattr(self, name, sorted(set(epochs) | {self.epochs}))
+        starts = [s for s, _ in self.lr_schedule]
+        _require(bool(starts) and starts[0] == 0, "lr_schedule", self.lr_schedule, "must start at epoch 0")
+        _require(starts == sorted(set(starts)), "lr_schedule", self.lr_schedule, "epochs must increase")
+        _require(all(lr > 0 for _, lr in self.lr_schedule), "lr_schedule", self.lr_schedule, "rates must be > 0")
+        return self
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate for a 0-based epoch under the piecewise-constant schedule."""
+        return [lr for start, lr in self.lr_schedule if start <= epoch][-1]
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["lr_schedule"] = [list(p) for p in self.lr_schedule]
+        return d
+
+    def identity_dict(self) -> dict:
+        """The settings that determine a run's results, as its identity and run.json hold them (all but
+        eval_batch_size, which changes only the speed)."""
+        return {k: v for k, v in self.to_dict().items() if k != "eval_batch_size"}
+
+
+def _require(ok: bool, key: str, value, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"setting {key}={value!r} {why}", key, value, why)
+
+
+# ---- Parsing ----
+
+def _parse_int_list(text) -> list[int]:
+    if isinstance(text, (list, tuple)):
+        return [_parse_int(v) for v in text]
+    return [int(v) for v in str(text).replace(" ", "").split(",") if v]
+
+
+def _parse_schedule(text) -> list[tuple[int, float]]:
+    """'0:1e-3,150:1e-4' or [[0, 1e-3], [150, 1e-4]] -> [(0, 0.001), (150, 0.0001)]."""
+    if isinstance(text, (list, tuple)):
+        return [(_parse_int(e), _parse_float(lr)) for e, lr in text]
+    pairs = [p.split(":") for p in str(text).replace(" ", "").split(",") if p]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError("expected EPOCH:LR pairs separated by commas, e.g. 0:1e-3,150:1e-4")
+    return [(int(e), _parse_float(lr)) for e, lr in pairs]
+
+
+def _parse_bool(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_int(text) -> int:
+    if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
+        raise ValueError("expected an integer")
+    return int(text)
+
+
+def _parse_float(text) -> float:
+    if isinstance(text, bool):
+        raise ValueError("expected a number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+_PARSERS = {
+    int: _parse_int,
+    float: _parse_float,
+    bool: _parse_bool,
+    str: lambda text: str(text).strip(),
+    "list[int]": _parse_int_list,
+    "list[tuple[int, float]]": _parse_schedule,
+}
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def parse_value(key: str, raw):
+    """Convert `raw` (string from the command line, or a YAML value) to the type of setting `key`."""
+    if key not in FIELDS:
+        why = f"is not a setting; valid settings: {', '.join(sorted(FIELDS))}"
+        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}", key, raw, why)
+    kind = FIELDS[key].type
+    parser = _PARSERS.get(kind, _PARSERS.get(str(kind)))
+    try:
+        return parser(raw)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"setting {key}={raw!r} is malformed: {err}", key, raw, f"is malformed: {err}") from None
+
+
+def parse_overrides(overrides) -> dict:
+    """`key=value` strings -> {key: raw value}."""
+    values = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        values[key.strip()] = raw
+    return values
+
+
+def settings_config(settings: dict, algo: str | None = None, dataset: str | None = None) -> TrainConfig:
+    """Defaults, then the algorithm's (registry.algorithm_defaults), then `settings` ({key: raw value}); validated."""
+    values = {k: parse_value(k, v) for k, v in algorithm_defaults(algo, dataset).items()} if algo else {}
+    values.update({k: parse_value(k, v) for k, v in settings.items()})
+    return TrainConfig(**values).validate()
+
+
+def build_config(config_file: Path | None = None, overrides=(), algo: str | None = None,
+                 dataset: str | None = None) -> TrainConfig:
+    """Defaults, the algorithm's defaults, a YAML file of settings, then `key=value` overrides; validated."""
+    settings = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(yaml_problem(config_file, err)) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of setting: value")
+        settings.update(loaded)
+    settings.update(parse_overrides(overrides))
+    return settings_config(settings, algo, dataset)
+
+
+def yaml_problem(path, err) -> str:
+    """A YAML syntax error as `FILE, line N, column M: what`."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+    return f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}"
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    """Rebuild a config stored in a checkpoint or run record."""
+    return TrainConfig(**{k: parse_value(k, v) for k, v in values.items()}).validate()
