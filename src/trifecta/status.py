@@ -32,6 +32,7 @@ from trifecta.provenance import codehash
 from trifecta.settings import format_duration as duration
 from trifecta.grid import Grid, GridError, identity_differences, load_config
 from trifecta.runs import TRAIN_DIR, Run
+from trifecta.training.rundir import EVAL, RECORD, SUMMARY, read_json, read_rows
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
 STALL_S = 600  # a "running" record older than max(STALL_S, 5 mean epochs) is marked "stalled?"
@@ -63,14 +64,13 @@ def run_dirs(root: Path) -> list[Run]:
 def last_accuracy(path: Path) -> float | None:
     """Test accuracy (%) of the last layer at the highest evaluated epoch in eval.csv, or None."""
     try:
-        with open(path, newline="") as f:
-            rows = [r for r in list(csv.reader(f))[1:] if len(r) > 2 and r[0].isdigit()]
-    except OSError:
+        rows = [r for r in read_rows(path) if (r.get("epoch") or "").isdigit()]
+    except (OSError, csv.Error):
         return None
     if not rows:
         return None
-    last = max(int(r[0]) for r in rows)
-    accuracy = [r[2] for r in rows if int(r[0]) == last][-1]
+    last = max(int(r["epoch"]) for r in rows)
+    accuracy = [r["accuracy"] for r in rows if int(r["epoch"]) == last][-1]
     return 100 * float(accuracy) if accuracy else None
 
 
@@ -82,15 +82,15 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
            "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "gpus": None, "wall_s": 0.0,
            "stalled": False, "note": ""}
     try:
-        age = now - (out / "run.json").stat().st_mtime
-        record = json.loads((out / "run.json").read_text())
+        age = now - (out / RECORD).stat().st_mtime
+        record = read_json(out / RECORD)
     except FileNotFoundError:
         return row
     except (OSError, ValueError) as err:
         return {**row, "state": "failed", "note": f"run.json unreadable: {err}"}
     times = [float(s) for s in record.get("epoch_wall_s", {}).values()]
     state = record.get("status", "running")
-    if state == "complete" and not (out / "metrics.json").exists():
+    if state == "complete" and not (out / SUMMARY).exists():
         state = "running"  # metrics.json is written right after run.json says complete
     mean = sum(times) / len(times) if times else None
     total = total or record.get("config", {}).get("epochs")
@@ -100,7 +100,7 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
         note = diverged(record["diverged"]) if record.get("diverged") else record.get("error", "")
     if changed := outdated(record, expected):
         state, note = "outdated", f"{changed} changed since it ran: the workflow trains it again"
-    row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / "eval.csv"),
+    row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / EVAL),
                s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
                device=(record.get("device") or {}).get("type"), gpus=(record.get("gpu_slots") or {}).get("devices"),
                eta_s=epochs_left(state, len(times), total) * mean if mean is not None and total else None)

@@ -33,7 +33,7 @@ from trifecta.runs import Run
 from trifecta.training.config import TrainConfig, build_config
 from trifecta.training.loop import train_run
 from trifecta.training.registry import BASELINES, DATASETS, PRESETS, check_combination
-from trifecta.training.rundir import FILES, LOGS, RECORD, SUMMARY, write_atomic, write_json_atomic
+from trifecta.training.rundir import FILES, LOGS, OWN_STORE, RECORD, SUMMARY, write_atomic, write_json_atomic
 from trifecta.training.runstate import RunState, StopRequest, TrainingInterrupted, now
 
 log = logging.getLogger("trifecta.train")
@@ -66,7 +66,7 @@ class RunSpec(Run):
     @property
     def store(self) -> Path:
         """The identity's folder of the run store."""
-        return Path(self.store_dir or Path(self.out_dir) / "store") / self.identity_hash
+        return Path(self.store_dir or Path(self.out_dir) / OWN_STORE) / self.identity_hash
 
 
 # ---- The run directory ----

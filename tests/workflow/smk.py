@@ -26,7 +26,8 @@ FAKE_CLI = """\
 import importlib, json, sys
 from pathlib import Path
 
-REAL = {"collect": "aggregate", "tables": "tables", "scorecard": "scorecard", "interim": "interim"}
+REAL = {"collect": "analysis.aggregate", "tables": "analysis.tables", "scorecard": "analysis.scorecard",
+        "interim": "analysis.interim"}
 args = sys.argv[1:]
 opt = lambda name: args[args.index(name) + 1]
 if args[0] == "train":

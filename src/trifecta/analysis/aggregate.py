@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.training.rundir import read_json
+from trifecta.training.rundir import EVAL, EVAL_COLUMNS, STEPS, read_json
 
 KEYS = ["dataset", "arch", "algo", "seed"]
 RUN_COLUMNS = [*KEYS, "epoch", "acc_last", "acc_last_k", "last_k", "run_dir", "identity_sha256"]
-LAYER_COLUMNS = [*KEYS, "epoch", "layer", "accuracy", "max_goodness", "max_abs_weight"]
+LAYER_COLUMNS = [*KEYS, *EVAL_COLUMNS]
 MAX_POINTS = 4000  # steps kept per run in steps.csv (for step-level curves)
 
 
@@ -33,7 +33,7 @@ def read_run(metrics_path: Path) -> tuple[list[dict], pd.DataFrame]:
              "acc_last_k": evals.get(f"acc_last{last_k}"), "last_k": last_k,
              "run_dir": run_dir.as_posix(), "identity_sha256": summary["identity_sha256"]}
             for epoch, evals in summary["evals"].items()]
-    layers = pd.read_csv(run_dir / "eval.csv").assign(**keys)
+    layers = pd.read_csv(run_dir / EVAL).assign(**keys)
     return rows, layers
 
 
@@ -59,7 +59,7 @@ def collect_steps(metrics_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     epochs, steps = [], []
     for path in metrics_paths:
         identity = read_json(path)["identity"]
-        rows = pd.read_csv(Path(path).parent / "steps.csv").assign(**{key: identity[key] for key in KEYS})
+        rows = pd.read_csv(Path(path).parent / STEPS).assign(**{key: identity[key] for key in KEYS})
         metrics = [c for c in rows.columns if c not in (*KEYS, "epoch", "step", "layer")]
         epochs.append(rows.groupby([*KEYS, "epoch", "layer"], as_index=False)[metrics].mean())
         every = -(-rows["step"].nunique() // MAX_POINTS)

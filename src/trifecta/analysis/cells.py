@@ -7,7 +7,6 @@ percentage points. A cell whose runs are missing says why (not configured, faile
 evaluated); a cell computed from fewer seeds than configured is `partial` and names the missing seeds.
 """
 
-import json
 import math
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 
 from trifecta.analysis.paper import KEY, PAPER_VALUES, QUOTED, layout, source
 from trifecta.runs import TRAIN_DIR, Run, run_id
+from trifecta.training.rundir import RECORD, SUMMARY, read_json
 
 
 def read_paper_values(path: Path = PAPER_VALUES) -> pd.DataFrame:
@@ -65,10 +65,10 @@ def parse_configured(items) -> pd.DataFrame:
 def run_problem(train_dir: Path, dataset, arch, algo, seed) -> str:
     """Why a configured run has no row in runs.csv, from what its directory holds."""
     run_dir = Path(Run(dataset, arch, algo, int(seed)).dir(train_dir))
-    if (run_dir / "metrics.json").exists():
+    if (run_dir / SUMMARY).exists():
         return "finished but not in runs.csv (rerun collect)"
-    if (run_dir / "run.json").exists():
-        record = json.loads((run_dir / "run.json").read_text())
+    if (run_dir / RECORD).exists():
+        record = read_json(run_dir / RECORD)
         done, total = len(record.get("epoch_wall_s", {})), record.get("config", {}).get("epochs", "?")
         return f"failed or unfinished ({done} of {total} epochs, no metrics.json)"
     return "not run (no run directory)"

@@ -1,12 +1,12 @@
 """Reading a run's kept model snapshots (probes, the weights of Figure 10, lineage, audit): where each is, and
-its weights checked against the sha256 in run.json. Training writes them (trifecta.checkpoint) and never reads
+its weights checked against the sha256 in run.json. Training writes them (training/checkpoint.py) and never reads
 them back, so this module is no training code: editing it reruns what reads snapshots, not the training.
 """
 
-import json
 from pathlib import Path
 
 from trifecta.training.checkpoint import load_checkpoint
+from trifecta.training.rundir import OWN_STORE, RECORD, read_json
 
 
 def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
@@ -14,14 +14,14 @@ def resolve_snapshot(run_dir: Path, recorded_path: str) -> Path:
     path = Path(recorded_path)
     if path.exists():
         return path
-    moved = Path(run_dir) / "store" / path.parent.name / path.name
+    moved = Path(run_dir) / OWN_STORE / path.parent.name / path.name
     return moved if moved.exists() else path
 
 
 def load_snapshot(run_dir: Path, epoch: int | None = None) -> tuple[dict, dict, int, str]:
     """A run's model snapshot at `epoch` (default: its last), checked against the sha256 in its run.json:
     (snapshot state, run record, epoch, sha256)."""
-    record = json.loads((Path(run_dir) / "run.json").read_text())
+    record = read_json(Path(run_dir) / RECORD)
     snapshots = record.get("snapshots", {})
     if not snapshots:
         raise ValueError(f"{run_dir}/run.json lists no snapshots")

@@ -34,7 +34,8 @@ from trifecta.analysis.cells import summarize
 from trifecta.provenance.codehash import identity_sha256, training_hash
 from trifecta.grid import Grid, GridError, identity_differences
 from trifecta.runs import Run
-from trifecta.training.rundir import FILES as RUN_FILES, RECORD, SUMMARY, read_json, sha256_file
+from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
+                                      sha256_file)
 from trifecta.analysis.snapshot import resolve_snapshot
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
@@ -86,7 +87,7 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
     run_dir, fails, warns = Path(entry["run_dir"]), [], []
     for name in RUN_FILES:
         fails += check_hash(run_dir / name, entry["files"].get(name), f"run {run_id}")
-    if not (run_dir / "run.json").exists() or not (run_dir / "metrics.json").exists():
+    if not (run_dir / RECORD).exists() or not (run_dir / SUMMARY).exists():
         return fails, warns
     try:
         record, metrics = read_json(run_dir / RECORD), read_json(run_dir / SUMMARY)
@@ -97,24 +98,24 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails += check_hash(path, snap["sha256"], f"run {run_id} snapshot epoch {epoch}")
         recorded = record.get("snapshots", {}).get(epoch, {}).get("sha256")
         if snap["sha256"] is not None and recorded != snap["sha256"]:
-            fails.append(f"run {run_id}: {run_dir / 'run.json'}: snapshot epoch {epoch} recorded as "
+            fails.append(f"run {run_id}: {run_dir / RECORD}: snapshot epoch {epoch} recorded as "
                          f"{str(recorded)[:12]}… but the lineage has {snap['sha256'][:12]}…")
     listing = Path(str((record.get("environment") or {}).get("file")))
     if listing.is_file() and sha256_file(listing) != record["environment"]["sha256"]:
         fails.append(f"run {run_id}: {listing}: the environment's list does not hash to run.json's environment.sha256")
     missing = missing_provenance(record)
     if missing:
-        fails.append(f"run {run_id}: {run_dir / 'run.json'}: incomplete provenance: {', '.join(missing)}")
+        fails.append(f"run {run_id}: {run_dir / RECORD}: incomplete provenance: {', '.join(missing)}")
     if (record.get("git") or {}).get("dirty"):
         warns.append(f"run {run_id}: trained from a dirty working tree (commit {record['git'].get('commit')})")
     if identity_sha256(metrics.get("identity")) != metrics.get("identity_sha256"):
-        fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: identity does not hash to its identity_sha256")
+        fails.append(f"run {run_id}: {run_dir / SUMMARY}: identity does not hash to its identity_sha256")
     if record.get("identity_sha256") != metrics.get("identity_sha256"):
-        fails.append(f"run {run_id}: {run_dir / 'run.json'}: identity_sha256 differs from metrics.json's")
+        fails.append(f"run {run_id}: {run_dir / RECORD}: identity_sha256 differs from metrics.json's")
     if record.get("training_code_sha256") != (metrics.get("identity") or {}).get("training_code"):
-        fails.append(f"run {run_id}: {run_dir / 'run.json'}: training_code_sha256 differs from metrics.json's")
+        fails.append(f"run {run_id}: {run_dir / RECORD}: training_code_sha256 differs from metrics.json's")
     if record.get("data_sha256") != (metrics.get("identity") or {}).get("data"):
-        fails.append(f"run {run_id}: {run_dir / 'run.json'}: data_sha256 differs from metrics.json's identity")
+        fails.append(f"run {run_id}: {run_dir / RECORD}: data_sha256 differs from metrics.json's identity")
     fails += check_metrics_against_logs(run_id, run_dir, metrics)
     return fails, warns
 
@@ -123,13 +124,13 @@ def check_metrics_against_logs(run_id: str, run_dir: Path, metrics: dict) -> lis
     """metrics.json is a summary of eval.csv and ensemble.csv: the two must agree."""
     fails = []
     try:
-        evals = pd.read_csv(run_dir / "eval.csv")
-        ensemble = pd.read_csv(run_dir / "ensemble.csv")
-        steps = pd.read_csv(run_dir / "steps.csv", usecols=["step", "layer"])
+        evals = pd.read_csv(run_dir / EVAL)
+        ensemble = pd.read_csv(run_dir / ENSEMBLE)
+        steps = pd.read_csv(run_dir / STEPS, usecols=["step", "layer"])
     except (OSError, ValueError) as err:  # pandas' parser errors are ValueErrors
         return [f"run {run_id}: {run_dir}: cannot read eval.csv / ensemble.csv / steps.csv ({err})"]
-    for name, frame, key in [("eval.csv", evals, ["epoch", "layer"]), ("ensemble.csv", ensemble, ["epoch"]),
-                             ("steps.csv", steps, ["step", "layer"])]:
+    for name, frame, key in [(EVAL, evals, ["epoch", "layer"]), (ENSEMBLE, ensemble, ["epoch"]),
+                             (STEPS, steps, ["step", "layer"])]:
         repeated = frame[frame.duplicated(key, keep="first")]
         if len(repeated):
             first = ", ".join(f"{k} {v}" for k, v in zip(key, repeated.iloc[0][key]))
@@ -138,12 +139,12 @@ def check_metrics_against_logs(run_id: str, run_dir: Path, metrics: dict) -> lis
     for epoch, entry in metrics.get("evals", {}).items():
         layers = evals[evals["epoch"] == int(epoch)].sort_values("layer")["accuracy"].tolist()
         if not _close_lists(layers, entry.get("acc_layers", [])):
-            fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} layer accuracies differ from eval.csv")
+            fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} layer accuracies differ from eval.csv")
         if layers and not _close(layers[-1], entry.get("acc_last")):
-            fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} acc_last differs from eval.csv")
+            fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} acc_last differs from eval.csv")
         for row in ensemble[ensemble["epoch"] == int(epoch)].itertuples():
             if not _close(row.accuracy, entry.get(f"acc_last{row.last_k}")):
-                fails.append(f"run {run_id}: {run_dir / 'metrics.json'}: epoch {epoch} acc_last{row.last_k} "
+                fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} acc_last{row.last_k} "
                              "differs from ensemble.csv")
     return fails
 
@@ -164,7 +165,7 @@ def recompute_cell(cell: dict, runs: dict) -> tuple[float, float, int, list[str]
     """Mean, std and n of a cell from its runs' metrics.json files (percent)."""
     values, fails = [], []
     for rid in cell["runs"]:
-        path = Path(runs[rid]["run_dir"]) / "metrics.json"
+        path = Path(runs[rid]["run_dir"]) / SUMMARY
         try:
             value = read_json(path)["evals"][str(cell["ours_epoch"])][cell["metric"]]
             values.append(100 * float(value))
@@ -190,7 +191,7 @@ def check_cells(cells: list[dict], runs: dict) -> list[str]:
         fails += problems
         written = (row["ours_mean"], row["ours_std"], int(row["n_seeds"]))
         if not (_close(mean, written[0], TOLERANCE) and _close(std, written[1], TOLERANCE) and n == written[2]):
-            files = ", ".join(str(Path(runs[r]["run_dir"]) / "metrics.json") for r in cell["runs"]) or "no runs"
+            files = ", ".join(str(Path(runs[r]["run_dir"]) / SUMMARY) for r in cell["runs"]) or "no runs"
             fails.append(f"{cell['id']}: {cell['file']} says {written[0]:.4f} ± {written[1]:.4f} (n={written[2]}) "
                          f"but the runs' metrics give {mean:.4f} ± {std:.4f} (n={n}) [{files}]")
     return fails

@@ -20,6 +20,7 @@ RECORD, SUMMARY = "run.json", "metrics.json"
 STEPS, EVAL, ENSEMBLE = "steps.csv", "eval.csv", "ensemble.csv"
 LOGS = (STEPS, EVAL, ENSEMBLE)
 FILES = (SUMMARY, RECORD, EVAL, ENSEMBLE, STEPS)  # what lineage and audit hash
+OWN_STORE = "store"  # a run directory's own run store, where `trifecta train` is given no --store
 STEP_KEYS = ("epoch", "step", "layer")
 EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
 ENSEMBLE_COLUMNS = ("epoch", "last_k", "accuracy")
