@@ -25,7 +25,7 @@ import torch
 from trifecta.analysis.paper import ARCH_LABELS
 from trifecta.devices import add_device_options, claim_gpus, device_name
 from trifecta import gpus
-from trifecta.lease import Lease, LeaseWaitStopped
+from trifecta.lease import Lease, LeaseWaitStopped, enabled as lease_enabled
 from trifecta.settings import settings_help
 from trifecta.provenance import codehash
 from trifecta.provenance import record as provenance
@@ -147,11 +147,12 @@ def train(spec: RunSpec) -> dict:
 
 
 def facts(spec: RunSpec, trainer) -> dict:
-    """Where and with what the run executes, for its record (provenance/record.py)."""
-    return provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
-                                 training_code=spec.identity["training_code"], config_file=spec.config_file,
-                                 data_checksums=spec.identity["data"], environment_dir=spec.store.parent / "environments",
-                                 gpu_slots=gpus.current())
+    """Where and with what the run executes, for its record (provenance/record.py), and whether leases held it."""
+    record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
+                                   training_code=spec.identity["training_code"], config_file=spec.config_file,
+                                   data_checksums=spec.identity["data"],
+                                   environment_dir=spec.store.parent / "environments", gpu_slots=gpus.current())
+    return {**record, "lease": "flock" if lease_enabled() else "off"}
 
 
 # ---- Command line ----

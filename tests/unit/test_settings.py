@@ -35,7 +35,7 @@ def test_the_schema_states_every_setting_with_its_type_rules_and_default():
     for name in FIELDS:
         stated = {k: v for k, v in SCHEMA[name].items() if k in ("type", "enum", "items", *RULES.values())}
         assert stated == schema_of(name), name
-        default = re.search(r"default (.+?)\)?\.$", SCHEMA[name]["description"])
+        default = re.search(r"(?:\(|; )default (\S+?)\)?\.$", SCHEMA[name]["description"])
         assert default and default.group(1) == (format_value(default_of(name)) or "none"), name
 
 

@@ -1,6 +1,5 @@
 """Dry runs of the workflow: the paper grid, config validation, and what reruns after which change."""
 
-import dataclasses
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import yaml
 from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, fake_commands, job_counts, make_bin,
                                 planned_jobs, read_config, snakemake, write_config)
 from trifecta.analysis import paper
-from trifecta.training.config import TrainConfig
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
 # datasets, FA/f, PEP/t and BP/d on five datasets, and SymBa ln/bn/none on the FCN for the figures; 3 seeds.
@@ -79,11 +77,6 @@ def test_lint_is_clean(workflow_copy):
     result = snakemake(workdir, "--lint", bin_dir=bin_dir, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
-
-
-def test_schema_settings_match_trainconfig():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    assert set(schema["$defs"]["settings"]["properties"]) == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 # ---- Validation ----

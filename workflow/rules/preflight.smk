@@ -3,7 +3,7 @@
 # instead of inside every training job. Its report is named by the training code's hash, so it runs again when
 # that code changes (and with it every training job); training jobs take it as an input marked ancient, so that
 # touching it reruns nothing. Rebuilt after it was deleted, it reruns every training job all the same (Snakemake
-# reruns what takes a rebuilt input): keep the report (README, "What reruns when").
+# reruns what takes a rebuilt input): keep the report (docs/development.md, "What reruns when").
 
 
 rule preflight:

@@ -5,7 +5,7 @@ Each linear map y = x W^T sends the error back as dx = dy B (B has W's shape and
 and never trained) while its own weight gradient stays dW = dy^T x. The layers are those of registry.ARCHS
 ("f": six 2048-unit layers, "t": four of 2000) scaled by `width`, each batch norm -> linear (no bias) ->
 ReLU as in the paper's FCN, then batch norm -> linear head. The batch norm is needed: without it, FA with
-Adam at 1e-3 lets the activations grow and the loss rise (see README, deviations). Cross-entropy, Adam at
+Adam at 1e-3 lets the activations grow and the loss rise (docs/reproduction.md). Cross-entropy, Adam at
 the `lr_schedule` rate. With B = W the gradients are exactly backprop's.
 
 References:

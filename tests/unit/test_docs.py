@@ -1,0 +1,51 @@
+"""The docs: a short README whose first two code blocks are the embedded default and the tests (CI runs the
+second), links that resolve, every output column documented, and no working notes in config files."""
+
+import re
+from pathlib import Path
+
+from trifecta.analysis import aggregate, probe, tables
+from trifecta.training import rundir
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "CHANGELOG.md"]
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"^```\w*\n(.*?)^```", text, re.M | re.S)
+
+
+def test_the_readme_is_short_and_starts_with_the_two_commands():
+    text = (REPO / "README.md").read_text()
+    assert len(text) <= 8000, len(text)
+    first, second = code_blocks(text)[:2]
+    assert "snakemake --cores 2 --configfile workflow/embedded.yaml" in first
+    assert second.strip().endswith(".venv/bin/python -m pytest -m slow") and "pip install -e '.[test]'" in second
+
+
+def test_every_relative_link_resolves():
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)]+)\)", doc.read_text()):
+            if re.match(r"[a-z]+://", target) or target.startswith("#"):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (doc.parent / path).resolve()
+            assert resolved.exists(), (doc.name, target)
+            if anchor and resolved.suffix == ".md":
+                headings = [re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-")
+                            for h in re.findall(r"^#+ (.+)$", resolved.read_text(), re.M)]
+                assert anchor in headings, (doc.name, target, headings)
+
+
+def test_every_column_of_the_outputs_is_documented():
+    text = (REPO / "docs/output.md").read_text()
+    columns = {*rundir.STEP_KEYS, *rundir.EVAL_COLUMNS, *rundir.ENSEMBLE_COLUMNS, *aggregate.RUN_COLUMNS,
+               *aggregate.LAYER_COLUMNS, *tables.CSV_COLUMNS, *probe.COLUMNS}
+    assert not {c for c in columns if c not in text}
+    assert all(name in text for name in rundir.FILES)
+
+
+def test_no_working_notes_in_config_files():
+    for name in ("config.yaml", "pyproject.toml", "workflow/embedded.yaml", "slurm/config.yaml", "envs/torch.yaml"):
+        text = (REPO / name).read_text()
+        assert not re.search(r"\bissue \d+|lent to this project|this session", text, re.I), name
