@@ -20,15 +20,14 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
+from trifecta.training import data
 from trifecta.training.algorithms import TRAINERS, build_trainer
 from trifecta.training.algorithms.ff import wrong_labels
 from trifecta.training.config import TrainConfig
-from trifecta.training.registry import ARCHS, scaled
-from trifecta.training import data
 from trifecta.training.evaluate import evaluate
+from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import resolve_device
-from trifecta.training.registry import get_dataset
-from trifecta.train import new_step_log, train_epoch
+from trifecta.training.registry import ARCHS, get_dataset, scaled
 
 INFO = get_dataset("cifar10")
 

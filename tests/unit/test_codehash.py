@@ -126,7 +126,7 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
 # by probes, figures, tables or commands belongs in their modules: training code is every run's identity, so an
 # edit there retrains the whole grid.
 TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "dataset_error", "FILES",
-                                 "read_json", "sha256_file", "LIVE",
+                                 "read_json", "sha256_file", "LIVE", "OWN_STORE",
                                  "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 

@@ -435,7 +435,7 @@ def clone(tmp_path_factory):
 
 def git_state_of(clone):
     """git_state() of the clone's own package (codehash.py, loaded by path: it needs no torch)."""
-    spec = importlib.util.spec_from_file_location("clone_codehash", clone / "src/trifecta/codehash.py")
+    spec = importlib.util.spec_from_file_location("clone_codehash", clone / "src/trifecta/provenance/codehash.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.git_state()
@@ -447,9 +447,9 @@ def test_the_dirty_flag_covers_what_changes_results_not_site_settings(clone):
     profile.write_text(profile.read_text().replace('slurm_partition: ""', 'slurm_partition: "gpu"'))
     (clone / "README.md").write_text("edited\n")
     assert git_state_of(clone)["dirty"] is False  # the README's set-up step leaves runs clean
-    with open(clone / "src/trifecta/algorithms/ff.py", "a") as f:
+    with open(clone / "src/trifecta/training/algorithms/ff.py", "a") as f:
         f.write("\n# a comment\n")
     (clone / "src/trifecta/extra.py").write_text("x = 1\n")  # untracked, but importable
     state = git_state_of(clone)
     assert state["dirty"] is True
-    assert state["dirty_files"] == ["src/trifecta/algorithms/ff.py", "src/trifecta/extra.py"]
+    assert state["dirty_files"] == ["src/trifecta/extra.py", "src/trifecta/training/algorithms/ff.py"]
