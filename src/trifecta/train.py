@@ -80,11 +80,11 @@ class RunView:
         self.run: RunState | None = None  # once it exists, the run records its own failures (in the store)
 
     def show(self, names) -> None:
-        """Copy these files of the store; without metrics.json among them, the run directory holds none."""
+        """Copy these files of the store, metrics.json last; without it among them, the run directory holds none."""
         self.out.mkdir(parents=True, exist_ok=True)
         if SUMMARY not in names:
             (self.out / SUMMARY).unlink(missing_ok=True)
-        for name in names:
+        for name in sorted(names, key=lambda name: name == SUMMARY):
             if (self.store / name).exists():
                 copy_file(self.store / name, self.out / name)
 

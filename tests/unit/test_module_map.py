@@ -56,3 +56,10 @@ def test_no_module_imports_one_that_imports_it():
                 reached.add(current)
                 todo += edges.get(current, ())
         assert module not in reached, module
+
+
+def test_the_package_reads_nothing_of_the_workflow():
+    """src/ knows no path of workflow/ (the schema, the rules): the workflow reads the package, not the reverse."""
+    for path in codehash.PACKAGE_DIR.rglob("*.py"):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        assert not re.search(r'/ "workflow"|"workflow/|\'workflow/', code), path

@@ -453,3 +453,14 @@ def test_the_dirty_flag_covers_what_changes_results_not_site_settings(clone):
     state = git_state_of(clone)
     assert state["dirty"] is True
     assert state["dirty_files"] == ["src/trifecta/extra.py", "src/trifecta/training/algorithms/ff.py"]
+
+
+def test_the_run_directory_gets_metrics_json_last(reference_run, tmp_path, monkeypatch):
+    """A crash while a finished run is shown leaves no metrics.json beside other logs than its own."""
+    from trifecta import train as train_cli
+    copied = []
+    monkeypatch.setattr(train_cli, "copy_file", lambda source, dest: copied.append(dest.name))
+    view = train_cli.RunView(tmp_path / "view")
+    view.bind(store_of(reference_run))
+    view.show(train_cli.FILES)
+    assert copied[-1] == "metrics.json" and sorted(copied) == sorted(train_cli.FILES)
