@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from trifecta.training import checkpoint
 from trifecta import gpus
 from trifecta.provenance.codehash import identity_sha256
-from trifecta.training.config import build_config
 from trifecta.train import RunSpec, train
+from trifecta.training import checkpoint
+from trifecta.training.config import build_config
 
 # A small TFF/s run: 1/16 width, 512 training and 200 test digits, 8 steps per epoch, a checkpoint every epoch.
 SMALL = ["width=0.0625", "batch_size=64", "subset_train=512", "subset_test=200", "checkpoint_every=1"]

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import torch
 
+from trifecta.devices import add_device_options, device_from_options
 from trifecta.provenance import record as provenance
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.config import TrainConfig
-from trifecta.devices import add_device_options, device_from_options
+from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
-from trifecta.training.loop import new_step_log, train_epoch
 
 FAMILIES = [("tff", "s"), ("vff", "d"), ("bp", "d"), ("fa", "f"), ("pep", "t")]
 CIFAR10 = get_dataset("cifar10")

@@ -28,10 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-from trifecta.provenance import codehash
-from trifecta.settings import format_duration as duration
 from trifecta.grid import Grid, GridError, identity_differences, load_config
+from trifecta.provenance import codehash
 from trifecta.runs import TRAIN_DIR, Run
+from trifecta.settings import format_duration as duration
 from trifecta.training.rundir import EVAL, RECORD, SUMMARY, read_json, read_rows
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")

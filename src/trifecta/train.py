@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
+from trifecta import gpus
 from trifecta.analysis.paper import ARCH_LABELS
 from trifecta.devices import add_device_options, claim_gpus, device_name
-from trifecta import gpus
 from trifecta.lease import Lease, LeaseWaitStopped, enabled as lease_enabled
-from trifecta.settings import settings_help
 from trifecta.provenance import codehash
 from trifecta.provenance import record as provenance
 from trifecta.runs import Run
+from trifecta.settings import settings_help
 from trifecta.training.config import TrainConfig, build_config
 from trifecta.training.loop import train_run
 from trifecta.training.registry import BASELINES, DATASETS, PRESETS, check_combination

@@ -10,12 +10,12 @@ import pytest
 
 from tests.conftest import write_finished_run
 from tests.fakedata import write_fake_dataset
-from trifecta.provenance import audit, lineage
-from trifecta.provenance.record import data_checksums
 from trifecta.analysis import tables
+from trifecta.provenance import audit, lineage
 from trifecta.provenance.codehash import training_hash
-from trifecta.training.rundir import sha256_file
+from trifecta.provenance.record import data_checksums
 from trifecta.training.config import settings_config
+from trifecta.training.rundir import sha256_file
 
 HEX = "ab" * 32
 

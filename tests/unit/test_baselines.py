@@ -9,16 +9,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta.training import data
 from tests.conftest import drop_resumes, signal_on_call
+from trifecta.cli import main as cli
+from trifecta.train import RunSpec, train
+from trifecta.training import data
 from trifecta.training.algorithms import TRAINERS, build_trainer
 from trifecta.training.algorithms.bp import BPNet
 from trifecta.training.algorithms.fa import FALinear, FANet, FeedbackAlignment
-from trifecta.cli import main as cli
 from trifecta.training.config import TrainConfig, build_config
 from trifecta.training.registry import DATASETS, Dataset
 from trifecta.training.runstate import TrainingInterrupted
-from trifecta.train import RunSpec, train
 
 CIFAR10, MNIST = DATASETS["cifar10"], DATASETS["mnist"]
 CPU = torch.device("cpu")

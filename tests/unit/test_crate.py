@@ -9,8 +9,8 @@ import pytest
 from rocrate_validator import models, services
 
 from tests.conftest import write_finished_run
-from trifecta.provenance import crate, lineage
 from trifecta.analysis import tables
+from trifecta.provenance import crate, lineage
 from trifecta.training.rundir import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from tests.conftest import write_finished_run
+from trifecta.analysis import snapshot
 from trifecta.provenance import lineage
 from trifecta.training.rundir import sha256_file
-from trifecta.analysis import snapshot
 
 
 def snapshot_run(root):

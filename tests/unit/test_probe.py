@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from trifecta.training import data
 from trifecta.analysis import probe, weights
-from trifecta.training.config import build_config
 from trifecta.analysis.probe import layer_features
+from trifecta.train import RunSpec, train
+from trifecta.training import data
+from trifecta.training.config import build_config
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
-from trifecta.train import RunSpec, train
 
 
 @pytest.fixture(scope="module")

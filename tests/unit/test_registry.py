@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from tests.conftest import small_spec
-from trifecta.provenance import codehash
-from trifecta.training import data, registry
 from trifecta.analysis import paper
+from trifecta.provenance import codehash
 from trifecta.runs import Run
 from trifecta.train import train
+from trifecta.training import data, registry
 
 TORCH_FREE = ("training.registry", "training.config", "training.rundir", "runs", "grid", "analysis.paper",
               "provenance.codehash", "status", "settings", "gpus", "lease")

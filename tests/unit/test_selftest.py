@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from trifecta import selftest
-from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.cli import main as cli
+from trifecta.training.algorithms.ff import FFTrainer
 
 
 def test_selftest_command_passes_on_the_cpu_and_lists_every_family(tmp_path, capsys):

@@ -17,16 +17,16 @@ import torch
 
 from tests.conftest import (REFERENCE, SMALL, copy_run, drop_resumes, read_rows, signal_on_call, small_spec,
                             store_of, unfinish)
-from trifecta.training import checkpoint, data, loop
-from trifecta import status, train as train_module
-from trifecta.training.algorithms.ff import FFTrainer
+from trifecta import status
 from trifecta.cli import main as cli
+from trifecta.train import RunSpec, train
+from trifecta.training import checkpoint, data, loop
+from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.training.config import build_config
+from trifecta.training.loop import divergence
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import parse_ff_name
 from trifecta.training.runstate import Diverged, TrainingInterrupted
-from trifecta.train import RunSpec, train
-from trifecta.training.loop import divergence
 
 
 def epochs_done(run_dir) -> dict:

@@ -28,9 +28,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa:
 
 from trifecta.training.registry import get_arch  # noqa: E402
 
-from trifecta.runs import run_id  # noqa: E402
 from trifecta.analysis import paper  # noqa: E402
 from trifecta.analysis.cells import best_seed  # noqa: E402
+from trifecta.runs import run_id  # noqa: E402
 
 LAYER_PALETTE = "viridis"
 ACC = "test accuracy (%)"

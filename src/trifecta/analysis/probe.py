@@ -26,12 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trifecta.training import data
 from trifecta.analysis import snapshot
+from trifecta.devices import add_device_options, device_from_options
+from trifecta.training import data
 from trifecta.training.algorithms.ff import ff_net
 from trifecta.training.config import config_from_dict
 from trifecta.training.evaluate import accuracy
-from trifecta.devices import add_device_options, device_from_options
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import check_combination, get_dataset, parse_ff_name
 

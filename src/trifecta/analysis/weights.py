@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from trifecta.analysis import snapshot
-from trifecta.runs import run_id
 from trifecta.analysis.cells import best_seed
+from trifecta.runs import run_id
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:

@@ -29,14 +29,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.provenance.record import data_checksums
 from trifecta.analysis.cells import summarize
-from trifecta.provenance.codehash import identity_sha256, training_hash
+from trifecta.analysis.snapshot import resolve_snapshot
 from trifecta.grid import Grid, GridError, identity_differences
+from trifecta.provenance.codehash import identity_sha256, training_hash
+from trifecta.provenance.record import data_checksums
 from trifecta.runs import Run
 from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
                                       sha256_file)
-from trifecta.analysis.snapshot import resolve_snapshot
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
 VERSIONS = ("python", "torch", "torchvision", "numpy")  # must be set; cuda and cudnn must be present (None on CPU builds)

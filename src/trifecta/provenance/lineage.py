@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
+from trifecta.analysis.snapshot import resolve_snapshot
 from trifecta.provenance.codehash import command_hash
 from trifecta.training.rundir import FILES as RUN_FILES, RECORD, read_json, sha256_file
-from trifecta.analysis.snapshot import resolve_snapshot
 
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
 PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "environment", "data_sha256", "device",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from trifecta.training.rundir import sha256_file, write_json_atomic, write_atomic
+from trifecta.training.rundir import sha256_file, write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 INDEX = "index.json"

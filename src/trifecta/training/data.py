@@ -15,7 +15,6 @@ References:
 """
 
 import functools
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
