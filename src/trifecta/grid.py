@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trifecta.analysis.paper import BASELINE_NOTES, FIGURES, TABLES
+from trifecta.provenance.runcode import run_code
 from trifecta.runs import Run
-from trifecta.training.config import ConfigError, TrainConfig, settings_config, yaml_problem
+from trifecta.training.config import ConfigError, TrainConfig, resolved_recipe, settings_config, yaml_problem
 from trifecta.training.registry import canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
 
 
@@ -92,11 +93,21 @@ class Grid:
         entry = self.runs[run]
         return self._settings[(entry["name"], run.algo, run.dataset)]
 
-    def expected_identity(self, run: Run, training_code: str) -> dict:
-        """The identity the grid and the checkout name for a run (as run.json and metrics.json hold it), less its
-        data checksums, which only the data files can give."""
-        return {**vars(run), "config": json.loads(json.dumps(self.settings(run).identity_dict())),
-                "training_code": training_code}
+    def expected_identity(self, run: Run, device: str | None = None) -> dict:
+        """The identity the grid and the checkout name for a run (as run.json and metrics.json hold it): its
+        settings and the code it can execute, the recipe where the device type is given; not the data checksums,
+        which only the data files can give."""
+        cfg = self.settings(run)
+        expected = {**vars(run), "config": json.loads(json.dumps(cfg.identity_dict())),
+                    "training_code": run_code(run.dataset, run.arch, run.algo).sha256}
+        if device is not None:
+            expected["recipe"] = resolved_recipe(cfg.precision, device)
+        return expected
+
+    def device(self) -> str | None:
+        """The device type a training job of this config computes on: the CPU when its jobs get no GPU; None when
+        they get one (CUDA where the node has it: known only where the job runs)."""
+        return "cpu" if self.config.get("resources", {}).get("gpu") == 0 else None
 
     def select(self, **only) -> list[Run]:
         """Runs of the grid whose fields equal `only` (e.g. dataset="cifar10", algo="tff"), in config order."""
@@ -185,11 +196,12 @@ class Grid:
 
 def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, object, object]]:
     """(what, recorded, expected) for each part of a run's recorded identity that differs from `expected`: the run's
-    names, each setting (`settings.KEY`), the training code, each data file (`data FILE`, where `expected` has
-    "data"). A part missing on one side counts as a difference (recorded or expected None)."""
+    names, each setting (`settings.KEY`), the training code, the recipe (`recipe.KEY`) and each data file
+    (`data.FILE`) where `expected` has them. A part missing on one side counts as a difference (recorded or
+    expected None)."""
     diffs = [(key, recorded.get(key), expected[key]) for key in ("dataset", "arch", "algo", "seed", "training_code")
              if key in expected and recorded.get(key) != expected[key]]
-    parts = [("settings", "config")] + [("data", "data")] * ("data" in expected)
+    parts = [("settings", "config")] + [(key, key) for key in ("recipe", "data") if key in expected]
     for label, key in parts:
         mine, theirs = recorded.get(key) or {}, expected[key]
         diffs += [(f"{label}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))

@@ -8,10 +8,12 @@ run's recipe (`precision=auto`: bfloat16 on CUDA, float32 on a CPU), checking th
 1. the loss falls over a few steps on one repeated batch;
 2. the scores (goodness or logits) of the mixed-precision recipe agree with float32 scores of the same weights;
 3. on CUDA, no step makes the host wait for the GPU (torch.cuda.set_sync_debug_mode("error")).
-It records the device, the software versions, the recipe and each family's step time, and exits 1 naming
-every failure. The workflow's `preflight` rule runs it as the first cluster job, on a node like the training
-jobs'; a failure there stops the grid before any training job is submitted. On a machine with a GPU it is the
-one command that accepts the GPU path.
+It records the device, the software versions, the recipe, each family's step time and the code it tested, and
+exits 1 naming every failure. The workflow's `preflight` rule runs it as the first cluster job, on a node like
+the training jobs'; a failure there stops the grid before any training job is submitted. After an edit of the
+training code the first training job to start runs it again before it trains (ensure_passed), so the new code
+is tested once, on the GPU, before any run trains with it. On a machine with a GPU it is the one command that
+accepts the GPU path.
 """
 
 import argparse
@@ -24,15 +26,19 @@ from pathlib import Path
 import torch
 
 from trifecta.devices import add_device_options, device_from_options
+from trifecta.lease import Lease
 from trifecta.provenance import record as provenance
+from trifecta.provenance.codehash import command_hash
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.config import TrainConfig
 from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
+from trifecta.training.rundir import write_json_atomic
 
 FAMILIES = [("tff", "s"), ("vff", "d"), ("bp", "d"), ("fa", "f"), ("pep", "t")]
+CODE = "selftest.py"  # the report holds the hash of this module and all it imports: the training code it tested
 CIFAR10 = get_dataset("cifar10")
 STEPS = 8  # on one repeated batch: enough for every family's loss to fall at its default rate
 SCORE_RTOL, SCORE_ATOL, ARGMAX_AGREEMENT = 0.05, 1e-3, 0.9  # bf16 keeps ~3 significant digits
@@ -144,18 +150,52 @@ def selftest(device: torch.device, gpus: int | None = None) -> dict:
     return report
 
 
+def timed_selftest(device: torch.device, gpus: int | None = None) -> dict:
+    """The selftest's report, with the code it tested (CODE: command_hash) and its duration."""
+    start = time.perf_counter()
+    report = selftest(device, gpus)
+    return {**report, "code": command_hash(CODE), "host": provenance.host(), "seconds": round(time.perf_counter() - start, 1)}
+
+
+class PreflightFailed(RuntimeError):
+    """The selftest of this training code failed: no run trains until it passes."""
+
+
+def ensure_passed(path: Path, device: torch.device, stop=lambda: False) -> dict:
+    """Before a run trains: the preflight report at `path` must have passed for this checkout's code. A report of
+    other code (training code edited since) is made again here, by the first job to get there (a lease: the others
+    wait, then read it); a missing report too. Raises PreflightFailed naming the failures and the report."""
+    path, code = Path(path), command_hash(CODE)
+    report = _read(path)
+    if report is None or report.get("code") != code:
+        with Lease(path.parent, "preflight report", f".{path.name}.lease").held(stop):
+            report = _read(path)
+            if report is None or report.get("code") != code:
+                print(f"preflight: {path} is not of this training code: running the selftest first", flush=True)
+                report = timed_selftest(device)
+                write_json_atomic(path, report)
+    if report["failures"]:
+        raise PreflightFailed(f"the preflight of this training code failed on {report.get('host')} "
+                              f"({'; '.join(report['failures'])}); see {path}")
+    return report
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="trifecta selftest", description=__doc__.split("\n\n")[0])
     add_device_options(p, "cuda: fail unless a CUDA device is usable (what a GPU job should check)")
     p.add_argument("--json", type=Path, help="write the report here (also when a check fails)")
     args = p.parse_args(argv)
     device = device_from_options(args)
-    start = time.perf_counter()
-    report = selftest(device, args.gpus)
-    report["seconds"] = round(time.perf_counter() - start, 1)
+    report = timed_selftest(device, args.gpus)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        write_json_atomic(args.json, report)
     for failure in report["failures"]:
         print(f"FAIL {failure}", file=sys.stderr)
     print(f"selftest on {report['device']['name']} ({device.type}): {len(FAMILIES)} families, "

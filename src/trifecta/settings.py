@@ -13,7 +13,7 @@ HELP = {
     "epochs": "training epochs",
     "eval_epochs": "test accuracy at these epochs (the last is always added)",
     "snapshot_epochs": "keep the model's weights at these epochs (the last is always added)",
-    "checkpoint_every": "resume checkpoint every N epochs (0: only at the end)",
+    "checkpoint_every": "resume checkpoint every N epochs (0: only at the end); not part of a run's identity",
     "width": "multiplies every layer's channels or units (1.0 = the paper's network)",
     "batch_size": "positives per step (FF adds as many negatives); samples per step for baselines",
     "lr_schedule": "piecewise constant learning rate, EPOCH:LR pairs from epoch 0 (0-based), e.g. 0:1e-3,150:1e-4",
@@ -26,9 +26,10 @@ HELP = {
     "label_matrix": "FF label plane: auto (learned with OLU, fixed random without, §5.1), learned (as the released "
                     "code), or fixed",
     "precision": "numeric recipe: auto (bf16 on CUDA, fp32 on a CPU), bf16 (bfloat16 autocast, channels-last, fused "
-                 "Adam, on any device), fp16 (the same with float16, as the released code), fp32",
+                 "Adam, on any device), fp16 (the same with float16, as the released code), fp32; a run's identity "
+                 "holds it resolved on its device (`recipe`)",
     "last_k": "also classify by the mean goodness of the last k layers (Table 3)",
-    "eval_batch_size": "image-label pairs per evaluation forward pass (speed only)",
+    "eval_batch_size": "image-label pairs per evaluation forward pass (speed only; not part of a run's identity)",
     "augment": "random crop (4 px padding) + rotation (±15°), appendix C",
     "subset_train": "class-stratified subset of the training images (0 = all)",
     "subset_test": "class-stratified subset of the test images (0 = all)",

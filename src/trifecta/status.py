@@ -13,8 +13,9 @@ test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.js
   interrupted  a signal stopped it after saving a checkpoint (preemption, time limit); its next attempt resumes
   failed       an error in the run (the note shows it); rerunning the workflow resumes it from its checkpoint
   complete     run.json says complete and metrics.json, written last, is there
-  outdated     a grid run that started with other settings or other training code than the config and the
-               checkout have now: the workflow trains it again, from epoch 0 (the note says what changed)
+  outdated     a grid run that started with other settings, another recipe or other code than the config and the
+               checkout give it now: the workflow trains it again (the note says what changed; `trifecta why`
+               says in detail)
 The summary counts states and gives device-hours (GPU and CPU epochs together, the GPU share named): spent =
 the sum of measured epoch times; left = per unfinished grid run, remaining epochs x its mean epoch time or, with
 none measured, the mean of complete runs of the same dataset and architecture. Reads run.json and eval.csv
@@ -29,9 +30,9 @@ import time
 from pathlib import Path
 
 from trifecta.grid import Grid, GridError, identity_differences, load_config
-from trifecta.provenance import codehash
 from trifecta.runs import TRAIN_DIR, Run
 from trifecta.settings import format_duration as duration
+from trifecta.training.config import TrainConfig, config_from_dict, resolved_recipe
 from trifecta.training.rundir import EVAL, RECORD, SUMMARY, read_json, read_rows
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
@@ -74,13 +75,15 @@ def last_accuracy(path: Path) -> float | None:
     return 100 * float(accuracy) if accuracy else None
 
 
-def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict | None = None) -> dict:
-    """One row: state, epochs done/total, last accuracy, mean epoch time, ETA, SLURM job id, note. `expected`:
-    the identity's config and training code that the grid asks for now (None outside the grid)."""
+def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict | None = None,
+             settings: TrainConfig | None = None) -> dict:
+    """One row: state, epochs done/total and left, last accuracy, mean epoch time, ETA, SLURM job id, note.
+    `expected`: the identity's config, recipe and code that the grid asks for now, `settings` its settings (None
+    outside the grid): an outdated run is trained again, or continued when only its epochs grew."""
     out, note = Path(run.dir(str(root))), ""
-    row = {"run": run.id, "state": "pending", "epochs_done": 0, "epochs_total": total, "accuracy": None,
-           "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "gpus": None, "wall_s": 0.0,
-           "stalled": False, "note": ""}
+    row = {"run": run.id, "state": "pending", "epochs_done": 0, "epochs_total": total, "epochs_left": total or 0,
+           "accuracy": None, "s_per_epoch": None, "eta_s": None, "slurm_job_id": None, "device": None, "gpus": None,
+           "wall_s": 0.0, "stalled": False, "note": ""}
     try:
         age = now - (out / RECORD).stat().st_mtime
         record = read_json(out / RECORD)
@@ -98,12 +101,18 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
         row["stalled"], note = True, f"stalled? (run.json {age / 60:.0f} min old)"
     elif state == "failed":
         note = diverged(record["diverged"]) if record.get("diverged") else record.get("error", "")
-    if changed := outdated(record, expected):
-        state, note = "outdated", f"{changed} changed since it ran: the workflow trains it again"
+    if changed := outdated(record, expected, settings):
+        goes_on = state == "complete" and continued(record.get("config", {}), settings)
+        state, note = "outdated", f"{changed} changed since it ran: the workflow " + (
+            f"continues it after epoch {len(times)}" if goes_on else "trains it again")
+        done = len(times) if goes_on else 0
+    else:
+        done = len(times)
     row.update(state=state, epochs_done=len(times), epochs_total=total, accuracy=last_accuracy(out / EVAL),
                s_per_epoch=mean, slurm_job_id=record.get("slurm_job_id"), wall_s=sum(times), note=note,
                device=(record.get("device") or {}).get("type"), gpus=(record.get("gpu_slots") or {}).get("devices"),
-               eta_s=epochs_left(state, len(times), total) * mean if mean is not None and total else None)
+               epochs_left=max((total or 0) - done, 0))
+    row["eta_s"] = row["epochs_left"] * mean if mean is not None and total else None
     return row
 
 
@@ -113,33 +122,44 @@ def diverged(where: dict) -> str:
     return f"diverged at {place}: {where['what']} = {where['value']}"
 
 
-def epochs_left(state: str, done: int, total: int) -> int:
-    """Epochs a run has still to train: all of them when it is outdated (trained again from epoch 0)."""
-    return max(total - (0 if state == "outdated" else done), 0)
+def continued(recorded: dict, settings: TrainConfig | None) -> bool:
+    """Whether a finished run of the recorded settings is continued by the grid's (TrainConfig.continues); a
+    record without every setting is not."""
+    if settings is None or not set(recorded) >= set(settings.identity_dict()):
+        return False
+    try:
+        return settings.continues(config_from_dict(recorded))
+    except (ValueError, TypeError):
+        return False
 
 
-def outdated(record: dict, expected: dict | None) -> str:
+def outdated(record: dict, expected: dict | None, settings: TrainConfig | None = None) -> str:
     """What differs between the run's record and what the grid asks for now ("" when nothing does): the
-    settings it recorded (a hand-written record may hold a few) and its training code."""
+    settings it recorded (a hand-written record may hold a few), its recipe (the grid's precision on the device
+    it ran on) and the code it can execute."""
     if expected is None:
         return ""
+    if settings is not None and (record.get("recipe") or {}).get("device"):
+        expected = {**expected, "recipe": resolved_recipe(settings.precision, record["recipe"]["device"])}
     recorded = record.get("config", {})
+    mine = {"config": recorded, **{k: record[k] for k in ("training_code", "recipe") if record.get(k) is not None}}
     expected = {"config": {k: v for k, v in expected["config"].items() if k in recorded},
-                "training_code": expected["training_code"]}
-    differences = identity_differences({"config": recorded, "training_code": record.get("training_code")}, expected)
-    keys = [what.removeprefix("settings.") for what, _, _ in differences if what.startswith("settings.")]
-    code = record.get("training_code") is not None and any(what == "training_code" for what, _, _ in differences)
-    return " and ".join([f"settings ({', '.join(keys)})"] * bool(keys) + ["the training code"] * code)
+                **{k: expected[k] for k in ("training_code", "recipe") if k in mine and k in expected}}
+    differences = [what for what, _, _ in identity_differences(mine, expected)]
+    keys = [what.removeprefix("settings.") for what in differences if what.startswith("settings.")]
+    recipe = [what.removeprefix("recipe.") for what in differences if what.startswith("recipe.")]
+    return " and ".join([f"settings ({', '.join(keys)})"] * bool(keys) + [f"recipe ({', '.join(recipe)})"] * bool(recipe)
+                        + ["its training code"] * ("training_code" in differences))
 
 
 def collect(grid: Grid | None, root: Path) -> list[dict]:
     """The grid's runs in config order, then the run directories under root that the grid does not list."""
     now, rows, listed = time.time(), [], list(grid.runs) if grid else []
-    code = codehash.training_hash() if grid else None
     for run in listed + [r for r in run_dirs(root) if grid is None or r not in grid.runs]:
         in_grid = None if grid is None else run in grid.runs
-        expected = grid.expected_identity(run, code) if in_grid else None
-        row = read_run(run, root, grid.settings(run).epochs if in_grid else None, now, expected)
+        expected = grid.expected_identity(run) if in_grid else None
+        settings = grid.settings(run) if in_grid else None
+        row = read_run(run, root, settings.epochs if in_grid else None, now, expected, settings)
         if in_grid is False:
             row["note"] = " ".join(["(not in the grid)", row["note"]]).strip()
         rows.append({**row, "in_grid": in_grid})
@@ -162,7 +182,7 @@ def summarize(rows: list[dict]) -> dict:
         if mean is None or not row["epochs_total"]:
             unknown += 1
         else:
-            left += epochs_left(row["state"], row["epochs_done"], row["epochs_total"]) * mean
+            left += row["epochs_left"] * mean
     return {"runs": len(rows), "states": counts, "stalled": sum(row["stalled"] for row in rows),
             "device_hours_spent": sum(row["wall_s"] for row in rows) / 3600,
             "gpu_hours_spent": sum(row["wall_s"] for row in rows if row["device"] == "cuda") / 3600,

@@ -22,18 +22,20 @@ from pathlib import Path
 
 import torch
 
-from trifecta import gpus
+from trifecta import gpus, selftest
+from trifecta import store as run_store
 from trifecta.analysis.paper import ARCH_LABELS
 from trifecta.devices import add_device_options, claim_gpus, device_name
 from trifecta.lease import Lease, LeaseWaitStopped, enabled as lease_enabled
-from trifecta.provenance import codehash
+from trifecta.provenance import codehash, runcode
 from trifecta.provenance import record as provenance
 from trifecta.runs import Run
 from trifecta.settings import settings_help
-from trifecta.training.config import TrainConfig, build_config
+from trifecta.training.config import TrainConfig, build_config, resolved_recipe
 from trifecta.training.loop import train_run
+from trifecta.training.recipe import resolve_device
 from trifecta.training.registry import BASELINES, DATASETS, PRESETS, check_combination
-from trifecta.training.rundir import FILES, LOGS, OWN_STORE, RECORD, SUMMARY, write_atomic, write_json_atomic
+from trifecta.training.rundir import FILES, INDEX, LOGS, OWN_STORE, RECORD, SUMMARY, write_atomic, write_json_atomic
 from trifecta.training.runstate import RunState, StopRequest, TrainingInterrupted, now
 
 log = logging.getLogger("trifecta.train")
@@ -50,13 +52,25 @@ class RunSpec(Run):
     deterministic: bool = False
     store_dir: Path | None = None  # one folder per identity; default: OUT/store
     config_file: Path | None = None  # the settings file given with --config (its edits make the run dirty)
+    preflight: Path | None = None  # a preflight report that must have passed for this code before it trains
+
+    @functools.cached_property
+    def code(self) -> runcode.RunCode:
+        """The training code this run can execute, analysed once per run (an edit of src/ during training cannot
+        mix two analyses)."""
+        return runcode.run_code(self.dataset, self.arch, self.algo)
 
     @functools.cached_property
     def identity(self) -> dict:
-        """What determines the run's results: the run, its settings, the training code and the data files."""
+        """What determines the run's results: the run, its settings, its numeric recipe (precision resolved on
+        the device), the code it can execute and the data files."""
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": self.cfg.identity_dict(), "training_code": codehash.training_hash(),
-                "data": provenance.data_checksums(self.dataset, self.data_dir)}
+                "config": self.cfg.identity_dict(), "recipe": resolved_recipe(self.cfg.precision, self.device_type),
+                "training_code": self.code.sha256, "data": codehash.data_checksums(self.dataset, self.data_dir)}
+
+    @property
+    def device_type(self) -> str:
+        return resolve_device(self.device).type
 
     @functools.cached_property
     def identity_hash(self) -> str:
@@ -140,6 +154,12 @@ def train(spec: RunSpec) -> dict:
                 log.info("identity %s is complete in %s: shown in %s without training", spec.identity_hash,
                          store, view.out)
                 return summary
+            if not (store / INDEX).exists() and (
+                    shorter := run_store.continuable(store.parent, spec.identity, spec.cfg)) is not None:
+                with Lease(shorter, f"store of identity {shorter.name}").held(stop):
+                    run.continue_from(shorter)
+            if spec.preflight is not None:
+                selftest.ensure_passed(spec.preflight, resolve_device(spec.device), stop)
             with run.failure_recorded():
                 summary = train_run(spec, run, stop, facts=functools.partial(facts, spec))
             view.show(FILES)
@@ -148,8 +168,8 @@ def train(spec: RunSpec) -> dict:
 
 def facts(spec: RunSpec, trainer) -> dict:
     """Where and with what the run executes, for its record (provenance/record.py), and whether leases held it."""
-    record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic,
-                                   training_code=spec.identity["training_code"], config_file=spec.config_file,
+    record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic, code=spec.code,
+                                   config_file=spec.config_file,
                                    data_checksums=spec.identity["data"],
                                    environment_dir=spec.store.parent / "environments", gpu_slots=gpus.current())
     return {**record, "lease": "flock" if lease_enabled() else "off"}
@@ -174,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bitwise repeatable on CPU)")
     p.add_argument("--store", type=Path, help="folder with one subfolder per run identity: its checkpoints, "
                                               "snapshots, logs and record (default OUT/store)")
+    p.add_argument("--preflight", type=Path, help="a `trifecta selftest` report that must have passed for this code "
+                                                  "before the run trains (made again first if it is of other code)")
     return p
 
 
@@ -184,7 +206,7 @@ def main(argv=None) -> int:
     cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
     claim_gpus(args)  # before CUDA starts
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
-                   device_name(args), args.deterministic, args.store, args.config)
+                   device_name(args), args.deterministic, args.store, args.config, args.preflight)
     try:
         train(spec)
     except (TrainingInterrupted, LeaseWaitStopped) as stopped:

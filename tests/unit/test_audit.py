@@ -12,8 +12,9 @@ from tests.conftest import write_finished_run
 from tests.fakedata import write_fake_dataset
 from trifecta.analysis import tables
 from trifecta.provenance import audit, lineage
-from trifecta.provenance.codehash import training_hash
-from trifecta.provenance.record import data_checksums
+from trifecta import grid
+from trifecta.provenance.codehash import data_checksums
+from trifecta.provenance.runcode import RunCode, run_code
 from trifecta.training.config import settings_config
 from trifecta.training.rundir import sha256_file
 
@@ -38,7 +39,7 @@ def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) ->
     `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
     config = json.loads(json.dumps(settings_config(settings, algo, dataset).identity_dict()))
     metrics = write_finished_run(root, dataset, arch, algo, seed, accs, config=config,
-                                 training_code=training_hash(),
+                                 training_code=run_code(dataset, arch, algo).sha256,
                                  data=data_checksums(dataset, Path(root) / "data"))
     run_dir = metrics.parent
     summary = json.loads(metrics.read_text())
@@ -208,12 +209,43 @@ def test_a_run_outside_the_grid_fails(results, capsys):
 def test_changed_data_or_training_code_fails(results, capsys, monkeypatch):
     batch = results / "data/cifar-10-batches-py/data_batch_1"
     batch.write_bytes(batch.read_bytes() + b"x")  # the data file changed since the runs were trained
-    monkeypatch.setattr(audit, "training_hash", lambda: "cd" * 32)  # and so did the training code
+    recorded = run_code("cifar10", "s", "tff").sha256
+    monkeypatch.setattr(grid, "run_code", lambda *run: RunCode("cd" * 32, {}))  # and so did the training code
     code, out = run_audit(capsys)
     assert code == 1
     assert "settings" not in out and out.count("data.cifar-10-batches-py/data_batch_1 is '") == 4
     assert "the file in data gives" in out
-    assert out.count(f"training_code is '{training_hash()[:37]}…, this checkout's training code gives") == 4
+    assert out.count("training_code is '") == 4 and out.count("this checkout's training code gives") == 4
+    assert f"run cifar10/s/tff/seed0: train/cifar10/s/tff/seed0/metrics.json: training_code is '{recorded[:37]}…" in out
+
+
+def test_a_recipe_the_grid_does_not_give_fails(results, capsys):
+    """precision=auto on a CPU is float32: a run recorded as bfloat16 there is not the grid's; and a recipe for
+    another device than the one run.json names fails too."""
+    run_dir = results / "train/cifar10/s/tff/seed0"
+    rewrite_identity(run_dir, recipe={"device": "cpu", "precision": "bf16"})
+    other = results / "train/cifar10/s/tff/seed1"
+    rewrite_identity(other, recipe={"device": "cuda", "precision": "bf16"})
+    code, out = run_audit(capsys)
+    assert code == 1
+    assert ("run cifar10/s/tff/seed0: train/cifar10/s/tff/seed0/metrics.json: recipe.precision is 'bf16', grid "
+            "entry 'table1_cells' (precision auto on cpu) gives 'fp32'") in out
+    assert "run cifar10/s/tff/seed1: train/cifar10/s/tff/seed1/metrics.json: the identity's recipe is not for the " \
+        "device it ran on (cpu)" in out
+    assert out.count("recipe.precision is") == 1  # bf16 on cuda is what the grid's auto gives there
+
+
+def rewrite_identity(run_dir, **changes):
+    """Change a finished run's identity in metrics.json and run.json consistently (hash included)."""
+    from trifecta.provenance.codehash import identity_sha256
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    summary["identity"].update(changes)
+    summary["identity_sha256"] = identity_sha256(summary["identity"])
+    record = json.loads((run_dir / "run.json").read_text())
+    record.update(changes, identity_sha256=summary["identity_sha256"])
+    (run_dir / "metrics.json").write_text(json.dumps(summary))
+    (run_dir / "run.json").write_text(json.dumps(record))
+    make_lineage(GRID)
 
 
 def test_a_lineage_without_its_grid_fails(results, capsys):

@@ -1,5 +1,5 @@
-"""Code hashes: a run's code identity is the parsed code of the training folder (display text lives outside
-it); a command's code is what its module imports; comments and docstrings do not count."""
+"""Code hashes: a command's code is what its module imports; comments and docstrings do not count (a training
+run's code identity, the definitions it can execute: test_runcode.py)."""
 
 import ast
 import importlib.util
@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from trifecta.provenance import codehash
+from trifecta.provenance import codehash, runcode
 
 COMMANDS = ("analysis/tables.py", "analysis/figures.py", "analysis/probe.py", "analysis/weights.py",
             "analysis/aggregate.py", "analysis/interim.py", "provenance/lineage.py", "provenance/audit.py",
@@ -25,8 +25,8 @@ def package(tmp_path):
 
 
 def hashes(module) -> dict:
-    """The training identity and each command's code hash."""
-    return {"training": module.training_hash(), **{c: module.command_hash(c) for c in COMMANDS}}
+    """Each command's code hash."""
+    return {c: module.command_hash(c) for c in COMMANDS}
 
 
 def changed_by(folder, copy, edit) -> set:
@@ -51,17 +51,14 @@ def replace(module, old, new):
     return edit
 
 
-def test_the_training_identity_is_the_training_folder():
-    assert codehash.training_files() == sorted(
-        p.relative_to(codehash.PACKAGE_DIR).as_posix() for p in (codehash.PACKAGE_DIR / "training").rglob("*.py"))
-    assert {"training/models.py", "training/algorithms/ff.py", "training/registry.py"} <= set(codehash.training_files())
+def test_a_commands_code_is_what_its_module_imports():
     assert codehash.package_imports("analysis/figures.py") >= {"analysis/figures.py", "analysis/cells.py",
                                                                  "analysis/paper.py"}
     assert "provenance/lineage.py" not in codehash.package_imports("analysis/figures.py")
 
 
 @pytest.mark.parametrize("edit, changed", [
-    (append("training/algorithms/ff.py"), {"training", "analysis/probe.py", "selftest.py"}),  # code of a run
+    (append("training/algorithms/ff.py"), {"analysis/probe.py", "selftest.py"}),  # code of probes and the selftest
     (append("analysis/render.py"), {"analysis/tables.py", "analysis/interim.py"}),
     (append("analysis/cells.py"), {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py",
                                    "analysis/interim.py", "provenance/audit.py"}),
@@ -97,8 +94,6 @@ def test_a_new_module_imported_by_a_command_joins_its_code(package):
     with open(folder / "analysis/figures.py", "a") as f:
         f.write("\nfrom trifecta.analysis import extra  # noqa\n")
     assert "analysis/extra.py" in copy.package_imports("analysis/figures.py")
-    (folder / "training/extra.py").write_text("VALUE = 1\n")
-    assert "training/extra.py" in copy.training_files()  # in the training folder: part of every run's identity
 
 
 def test_the_hashed_text_leaves_out_what_python_versions_add():
@@ -122,18 +117,18 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
 
 
 # Defined in training modules, though training never uses them: what the rest of the package reads there (the
-# names of the registry and of a run's files, the dataset files that provenance hashes). Anything else used only
-# by probes, figures, tables or commands belongs in their modules: training code is every run's identity, so an
-# edit there retrains the whole grid.
-TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "dataset_error", "FILES",
-                                 "read_json", "sha256_file", "LIVE", "OWN_STORE",
+# names of the registry and of a run's files, the dataset files that provenance hashes, the keys of keyed tables,
+# what a longer run continues). Anything else used only by probes, figures, tables or commands belongs in their
+# modules: the training folder holds what runs compute with, and nothing that only displays or plans.
+TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "FILES", "read_json",
+                                 "sha256_file", "LIVE", "OWN_STORE", "run_keys", "continues", "continue_from",
                                  "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 
 def test_training_modules_define_only_what_training_uses():
     """Names defined at a training module's top level and read (not only assigned) somewhere in the training folder."""
     defined, used = {}, set()
-    for name in codehash.training_files():
+    for name in runcode.training_modules():
         tree = ast.parse((codehash.PACKAGE_DIR / name).read_text())
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):

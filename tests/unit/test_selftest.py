@@ -76,3 +76,50 @@ def test_a_job_given_no_gpu_is_not_failed_by_the_machines_gpus(monkeypatch, caps
     monkeypatch.setattr(selftest, "FAMILIES", [])  # only the device check
     assert cli(["selftest", "--gpus", "0", "--json", str(tmp_path / "r.json")]) == 0
     assert cli(["selftest", "--gpus", "1", "--json", str(tmp_path / "r.json")]) == 1 or torch.cuda.is_available()
+
+
+# ---- The preflight of new code, before a run trains ----
+
+def stub_selftest(monkeypatch, failures=()):
+    """A selftest that passes (or fails with `failures`) at once; returns the list of its calls."""
+    calls = []
+
+    def run(device, gpus=None):
+        calls.append(device.type)
+        return {"device": {"type": device.type}, "families": {}, "failures": list(failures)}
+    monkeypatch.setattr(selftest, "selftest", run)
+    return calls
+
+
+def test_a_run_of_edited_code_runs_the_selftest_before_it_trains(tmp_path, monkeypatch):
+    """The report is of other code (training code edited since it was made): the run tests the new code first,
+    once; the next run finds the report of its code and trains at once."""
+    from tests.conftest import SMALL, small_spec
+    from trifecta.train import train
+
+    report = tmp_path / "preflight/report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps({"code": "0" * 64, "failures": [], "host": "old"}))
+    calls = stub_selftest(monkeypatch)
+    for seed in (0, 1):
+        train(small_spec(tmp_path / f"run{seed}", seed=seed, overrides=[*SMALL, "epochs=1"], preflight=report))
+    assert calls == ["cpu"]
+    assert json.loads(report.read_text())["code"] == selftest.command_hash(selftest.CODE)
+
+
+def test_a_failed_selftest_of_new_code_trains_nothing(tmp_path, monkeypatch):
+    """It fails the run before its first epoch, naming the failure and the report, and every other run of that
+    code after it, without running the selftest again."""
+    from tests.conftest import SMALL, small_spec
+    from trifecta.train import train
+
+    report = tmp_path / "preflight/report.json"
+    calls = stub_selftest(monkeypatch, ["tff/s: the loss did not fall"])
+    for seed in (0, 1):
+        spec = small_spec(tmp_path / f"run{seed}", seed=seed, overrides=[*SMALL, "epochs=1"], preflight=report)
+        with pytest.raises(selftest.PreflightFailed, match=f"tff/s: the loss did not fall.*see {report}"):
+            train(spec)
+        record = json.loads((spec.out_dir / "run.json").read_text())
+        assert record["status"] == "failed" and record["phase"] == "start-up" and record["epoch_wall_s"] == {}
+        assert not (spec.out_dir / "metrics.json").exists()
+    assert calls == ["cpu"]

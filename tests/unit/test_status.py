@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from trifecta import status
+from trifecta.provenance.runcode import run_code
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config.yaml"
@@ -264,8 +265,28 @@ def test_a_run_with_other_settings_or_code_than_now_is_outdated(grid_dirs, capsy
     record_path.write_text(json.dumps({**record, "training_code": "0" * 64}))
     report = run_json(capsys, grid_dirs)
     row = {r["run"]: r for r in report["rows"]}["mnist5k/s/tff/seed4"]
-    assert (row["state"], row["note"]) == ("outdated", "the training code changed since it ran: the workflow trains "
+    assert (row["state"], row["note"]) == ("outdated", "its training code changed since it ran: the workflow trains "
                                                        "it again")
     assert report["summary"]["states"]["outdated"] == 1
-    record_path.write_text(json.dumps({**record, "training_code": status.codehash.training_hash()}))
+    record_path.write_text(json.dumps({**record, "training_code": run_code("mnist5k", "s", "tff").sha256}))
     assert {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]["state"] == "complete"
+
+
+def test_a_finished_run_whose_epochs_grew_is_continued(grid_dirs, capsys):
+    """The config asks for 100 epochs; a complete run of the same settings with 50 goes on from its end: only the
+    50 epochs beyond count as left."""
+    from trifecta.training.config import settings_config
+
+    train = Path(grid_dirs[grid_dirs.index("--train-dir") + 1])
+    record_path = train / "mnist5k/s/tff/seed4/run.json"
+    record = json.loads(record_path.read_text())
+    config = json.loads(json.dumps(settings_config({"epochs": 50}, "tff", "mnist5k").identity_dict()))
+    record_path.write_text(json.dumps({**record, "config": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
+    row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
+    assert (row["state"], row["epochs_left"], row["eta_s"]) == ("outdated", 50, 50 * 180.0)
+    assert row["note"] == ("settings (epochs, eval_epochs, snapshot_epochs) changed since it ran: the workflow "
+                           "continues it after epoch 50")
+    config["width"] = 0.5  # and another setting: trained again from epoch 1
+    record_path.write_text(json.dumps({**record, "config": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
+    row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
+    assert (row["epochs_left"], row["note"].endswith("trains it again")) == (100, True)

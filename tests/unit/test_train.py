@@ -25,7 +25,7 @@ from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.training.config import build_config
 from trifecta.training.loop import divergence
 from trifecta.training.recipe import Recipe
-from trifecta.training.registry import parse_ff_name
+from trifecta.training.registry import DatasetError
 from trifecta.training.runstate import Diverged, TrainingInterrupted
 
 
@@ -250,7 +250,7 @@ def test_a_diverging_run_fails_where_it_diverged(tmp_path, caplog):
 
 
 def test_a_non_finite_weight_is_divergence_even_with_finite_losses():
-    trainer = FFTrainer(parse_ff_name("tff"), data.DATASETS["mnist5k"], "s", build_config(overrides=["width=0.0625"]),
+    trainer = FFTrainer("tff", data.DATASETS["mnist5k"], "s", build_config(overrides=["width=0.0625"]),
                         Recipe.for_run(torch.device("cpu")))
     values = torch.zeros(4, trainer.num_layers, len(trainer.step_metrics))
     values[:, 2:, 4] = float("nan")  # resting layers' gradient norms: no divergence
@@ -269,7 +269,7 @@ def test_a_run_that_fails_before_training_says_so_in_run_json(tmp_path):
     """A dataset that is not there: run.json says failed (with the error), so status does not show it pending."""
     cfg = build_config(overrides=SMALL)
     spec = RunSpec("mnist", "s", "tff", 0, tmp_path / "train/mnist/s/tff/seed0", tmp_path / "data", cfg, device="cpu")
-    with pytest.raises(data.DatasetError):
+    with pytest.raises(DatasetError):
         train(spec)
     record = json.loads((spec.out_dir / "run.json").read_text())
     assert record["status"] == "failed" and record["phase"] == "start-up"
@@ -413,7 +413,7 @@ def test_tff_learns_the_embedded_digits(tmp_path, precision):
     evals = train(spec)["evals"]
     assert evals["3"]["acc_last"] > 0.5  # chance is 0.1
     assert evals["3"]["acc_last"] > evals["1"]["acc_last"]
-    assert json.loads((spec.out_dir / "run.json").read_text())["recipe"]["channels_last"] == (precision == "bf16")
+    assert json.loads((spec.out_dir / "run.json").read_text())["numerics"]["channels_last"] == (precision == "bf16")
 
 
 # ---- Provenance ----

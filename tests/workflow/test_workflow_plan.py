@@ -45,8 +45,9 @@ def test_paper_grid_plans_every_run_on_slurm_after_the_preflight(workflow_copy):
     assert "python -m trifecta.cli selftest --gpus 1 --slots-per-gpu 1 --threads" in text
     trains = re.findall(r"rule train_model:\n    input: ([^\n]*)", text)
     preflight = re.search(r"rule preflight:\n    output: (\S+)", text).group(1)
-    assert re.fullmatch(r"results/preflight/[0-9a-f]{16}\.json", preflight)  # named by the training code's hash
+    assert preflight == "results/preflight/report.json"
     assert len(trains) == PAPER_RUNS and all(preflight in inputs for inputs in trains)
+    assert text.count(f"--preflight {preflight}") == PAPER_RUNS  # each checks it is of its code before training
 
 
 def test_the_profiles_options_are_the_plugins(workflow_copy):
@@ -239,10 +240,16 @@ def edit_code(workdir, module, text="\nEDITED = 1\n"):
         f.write(text)
 
 
-def test_training_code_edit_reruns_all_training(done):
+def test_training_code_edit_reruns_the_runs_that_execute_it(done):
+    """An edit of the FF step: the four FF runs, not PEPITA's; no preflight job (the first run tests the new code);
+    an unused name added to a training module retrains nothing (the probes, which import the module, run again;
+    tests/workflow/test_code_reruns.py has the rest)."""
     workdir, bin_dir = done
     edit_code(workdir, "training/models.py")
-    assert_reruns(rerun_plan(workdir, bin_dir)[0], ALL_RUNS)
+    assert [job for job in rerun_plan(workdir, bin_dir)[0] if job[0] in ("train_model", "preflight")] == []
+    path = workdir / "src/trifecta/training/algorithms/ff.py"
+    path.write_text(path.read_text().replace("        neg = wrong_labels(", "        x = 1\n        neg = wrong_labels(", 1))
+    assert_reruns(rerun_plan(workdir, bin_dir)[0], ALL_RUNS[:4])
 
 
 def test_aggregation_code_edit_reruns_only_the_tables(done):

@@ -15,7 +15,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from trifecta.analysis import paper  # noqa: E402
 from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
-from trifecta.provenance import codehash  # noqa: E402
+from trifecta.provenance import codehash, runcode  # noqa: E402
 from trifecta.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
 from trifecta.training.registry import get_arch, get_dataset  # noqa: E402
 
@@ -35,12 +35,15 @@ if workflow.is_main_process:  # not again in every job
 
 # ---- Code hashes: Snakemake does not see edits inside src/, so rules carry a hash of their code as params ----
 
-TRAINING_CODE = codehash.training_hash()  # a run's code identity: the parsed code of trifecta/training/
-
 
 def get_code(module):
     """The parsed code behind a command (its module, e.g. "analysis/tables.py", and what it imports)."""
     return codehash.command_hash(module)
+
+
+def get_run_code(wildcards):
+    """A run's code identity: the training code it can execute for its dataset, architecture and algorithm."""
+    return runcode.run_code(wildcards.dataset, wildcards.arch, wildcards.algo).sha256
 
 
 # ---- Paths ----
@@ -48,7 +51,7 @@ def get_code(module):
 TRAIN_METRICS = f"{TRAIN_DIR}/{RUN_ID}/metrics.json"
 PROBE_TABLE = f"results/probe/{RUN_ID}.csv"
 DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once the dataset is there
-PREFLIGHT = f"results/preflight/{TRAINING_CODE[:16]}.json"  # the selftest of this training code
+PREFLIGHT = "results/preflight/report.json"  # the selftest; the code it tested is in it (preflight.smk)
 TABLES, FIGURES = paper.TABLES, paper.FIGURES  # declared once, in the package
 TABLE_FILES = ["csv", "md", "tex", "html"]
 
@@ -102,6 +105,11 @@ def get_train_inputs(wildcards):
     if config["preflight"]["activate"]:
         inputs["preflight"] = ancient(PREFLIGHT)
     return inputs
+
+
+def get_preflight_option(wildcards):
+    """`--preflight REPORT` when the preflight is on: the run trains only after the report passed for its code."""
+    return cli_args({"preflight": PREFLIGHT if config["preflight"]["activate"] else None})
 
 
 def get_train_settings(wildcards):

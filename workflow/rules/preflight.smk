@@ -1,9 +1,10 @@
 # One `trifecta selftest` job on a node like the training jobs' (their GPU, threads, memory, partition and GPU
 # type) before any of them is submitted: a broken GPU, driver or install fails here, once, with its log printed,
-# instead of inside every training job. Its report is named by the training code's hash, so it runs again when
-# that code changes (and with it every training job); training jobs take it as an input marked ancient, so that
-# touching it reruns nothing. Rebuilt after it was deleted, it reruns every training job all the same (Snakemake
-# reruns what takes a rebuilt input): keep the report (docs/development.md, "What reruns when").
+# instead of inside every training job. Training jobs take its report as an input marked ancient and pass it to
+# `trifecta train --preflight`: after an edit of the training code, the first of them to start runs the selftest
+# of the new code again before it trains. The report has no code hash in its name or params on purpose: a job
+# that must run again holds back every job that takes its output from being checked for its own reasons
+# (Snakemake 9.27, measured), so a run whose code changed would not be trained again (docs/development.md).
 
 
 rule preflight:

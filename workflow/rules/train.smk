@@ -22,11 +22,13 @@ rule train_model:
         data_dir=subpath(input.data, parent=True),
         store_dir=lookup(dpath="store_dir", within=config),
         settings=get_train_settings,
-        code=TRAINING_CODE,
+        code=get_run_code,
+        preflight=get_preflight_option,
     shell:
         "python -m trifecta.cli train --dataset {wildcards.dataset} --arch {wildcards.arch} --algo {wildcards.algo}"
         " --seed {wildcards.seed} --out {params.run_dir} --data-dir {params.data_dir} --store {params.store_dir}"
-        " --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu} --threads {threads} {params.settings}"
+        " --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu} --threads {threads} {params.preflight}"
+        " {params.settings}"
         " > {log} 2>&1"
 
 

@@ -100,7 +100,7 @@ def probe_run(run_dir: Path, epoch: int | None, epochs: int, hidden: int, lr: fl
               data_dir: Path, device) -> pd.DataFrame:
     """One row per layer: the probe's test accuracy on that layer's frozen features."""
     net, record, epoch, sha = load_snapshot_net(run_dir, epoch, device)
-    recipe = Recipe.for_run(device, record["config"].get("precision", "auto"))
+    recipe = Recipe.for_run(device, record["recipe"]["precision"])  # the numerics the run trained with
     info = get_dataset(record["dataset"])
     train_split, test_split = data.load_dataset(record["dataset"], data_dir)  # the run's own subsets
     splits = [data.take_subset(split, record["config"].get(f"subset_{name}", 0))

@@ -13,8 +13,8 @@ Checks, each failure naming the artefact and the file:
    file on disk (mean, std, number of seeds); probe results and weight figures name a snapshot whose hash
    matches;
 5. every run has the identity that the config (the grid in the lineage) and this checkout name for it: its
-   settings, the training code's hash, and data checksums equal to the data files' now; a run outside the
-   grid fails;
+   settings, the hash of the code it can execute, its recipe (the grid's precision resolved on the device it
+   ran on, which run.json names), and data checksums equal to the data files' now; a run outside the grid fails;
 6. the seeds of a cell share every setting but the seed (and the training code and data).
 Each failure names the run (or cell), the file, the key, the recorded and the expected value. Exit status 1
 on any failure. A dirty working tree at training time is reported, not failed. The report lists the software
@@ -32,8 +32,7 @@ import pandas as pd
 from trifecta.analysis.cells import summarize
 from trifecta.analysis.snapshot import resolve_snapshot
 from trifecta.grid import Grid, GridError, identity_differences
-from trifecta.provenance.codehash import identity_sha256, training_hash
-from trifecta.provenance.record import data_checksums
+from trifecta.provenance.codehash import data_checksums, identity_sha256
 from trifecta.runs import Run
 from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
                                       sha256_file)
@@ -116,6 +115,10 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails.append(f"run {run_id}: {run_dir / RECORD}: training_code_sha256 differs from metrics.json's")
     if record.get("data_sha256") != (metrics.get("identity") or {}).get("data"):
         fails.append(f"run {run_id}: {run_dir / RECORD}: data_sha256 differs from metrics.json's identity")
+    device = (record.get("device") or {}).get("type")
+    if ((metrics.get("identity") or {}).get("recipe") or {}).get("device") != device:
+        fails.append(f"run {run_id}: {run_dir / SUMMARY}: the identity's recipe is not for the device it ran on "
+                     f"({device})")
     fails += check_metrics_against_logs(run_id, run_dir, metrics)
     return fails, warns
 
@@ -235,7 +238,7 @@ def check_grid(spec: dict | None, runs: dict, recorded: dict) -> list[str]:
         grid = Grid.from_config({"runs": spec["runs"]})
     except (GridError, KeyError, TypeError) as err:
         return [f"lineage: its grid cannot be read: {err}"]
-    code, checksums, fails = training_hash(), {}, []
+    checksums, fails = {}, []
     for rid, identity in recorded.items():
         run, path = Run.parse(rid), Path(runs[rid]["run_dir"]) / SUMMARY
         if run not in grid.runs:
@@ -249,12 +252,15 @@ def check_grid(spec: dict | None, runs: dict, recorded: dict) -> list[str]:
             except (OSError, RuntimeError) as err:
                 checksums[run.dataset] = None
                 fails.append(f"data {run.dataset}: cannot be checksummed: {err}")
-        expected = grid.expected_identity(run, code)
+        device = (identity.get("recipe") or {}).get("device")  # the grid's precision, resolved where it ran
+        expected = grid.expected_identity(run, device or "unrecorded")
         if checksums[run.dataset] is not None:
             expected["data"] = checksums[run.dataset]
         entry = grid.runs[run]["name"]
         for what, mine, wanted in identity_differences(identity, expected):
             source = {"training_code": "this checkout's training code"}.get(what, f"grid entry '{entry}'")
+            if what.startswith("recipe."):
+                source = f"grid entry '{entry}' (precision {grid.settings(run).precision} on {device})"
             if what.startswith("data."):
                 source = f"the file in {spec['data_dir']}"
             fails.append(f"run {rid}: {path}: {what} is {_short(mine)}, {source} gives {_short(wanted)}")

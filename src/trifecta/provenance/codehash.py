@@ -1,11 +1,11 @@
-"""Hashes of code and provenance of the checkout: the training code (a run's code identity), the code behind each
-command, git state, run identities; no torch.
+"""Hashes of code, data and the checkout: the code behind each command, data checksums, git state, run
+identities; the parsed code that runcode.py (a run's code identity) compares; no torch.
 
-A run's code identity is the parsed code of trifecta/training/, every module in it and nothing else: what a
-run's numbers depend on. The code behind a command (`trifecta tables`, `trifecta figure`, ...) is its module
-and every package module it imports, found by parsing the imports; the workflow puts that hash into the
-params of the rules that run the command, since Snakemake does not notice edits inside src/. Parsed code is
-hashed without comments and docstrings: fixing a comment reruns nothing, any change of code reruns what it does.
+The code behind a command (`trifecta tables`, `trifecta figure`, ...) is its module and every package module it
+imports, found by parsing the imports; the workflow puts that hash into the params of the rules that run the
+command, since Snakemake does not notice edits inside src/. Parsed code is hashed without comments and
+docstrings: fixing a comment reruns nothing, any change of code reruns what it does. A training run's code is
+finer: the definitions of trifecta/training/ it can execute (runcode.py).
 """
 
 import ast
@@ -15,6 +15,9 @@ import json
 import os
 import subprocess
 from pathlib import Path
+
+from trifecta.training.registry import dataset_error, dataset_files
+from trifecta.training.rundir import sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/trifecta
 PACKAGE = PACKAGE_DIR.name
@@ -103,16 +106,6 @@ def code_hash(files) -> str:
     return digest.hexdigest()
 
 
-def training_files() -> list[str]:
-    """Every module of the training folder (relative paths): the code of a run's identity."""
-    return sorted(p.relative_to(PACKAGE_DIR).as_posix() for p in (PACKAGE_DIR / "training").rglob("*.py"))
-
-
-def training_hash() -> str:
-    """A run's code identity: the parsed code of trifecta/training/."""
-    return code_hash(training_files())
-
-
 def command_hash(module: str) -> str:
     """The parsed code behind a command: its module (e.g. "analysis/tables.py") and what it imports."""
     return code_hash(package_imports(module))
@@ -150,6 +143,17 @@ def git_state(extra_paths=()) -> dict:
         return {"commit": head.stdout.strip(), "dirty": bool(changed), "dirty_files": changed[:50]}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+def data_checksums(name: str, data_dir: Path) -> dict[str, str]:
+    """{file: sha256} of every file a dataset is read from (part of a run's identity)."""
+    sums = {}
+    for rel, path in dataset_files(name, Path(data_dir)).items():
+        try:
+            sums[rel] = sha256_file(path)
+        except OSError as err:
+            raise dataset_error(name, Path(data_dir), f"cannot read {rel} ({err})") from err
+    return sums
 
 
 def identity_sha256(identity: dict) -> str:

@@ -1,5 +1,5 @@
 """Provenance of a run: seeds, code identity, software versions, the environment (every installed
-distribution), the machine and its GPU, and data checksums (`run.json`)."""
+distribution), the machine and its GPU, and data checksums (`run.json`; the checksums: codehash.data_checksums)."""
 
 import hashlib
 import importlib.metadata
@@ -15,7 +15,6 @@ import torch
 import torchvision
 
 from trifecta.provenance.codehash import git_state, source_hash
-from trifecta.training import data
 from trifecta.training.rundir import sha256_file, write_atomic
 
 
@@ -74,17 +73,19 @@ def gpu_facts(device: torch.device) -> dict | None:
             "driver": driver, "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
-def run_record(*, recipe, deterministic: bool, data_checksums: dict, training_code: str, environment_dir: Path,
+def run_record(*, recipe, deterministic: bool, data_checksums: dict, code, environment_dir: Path,
                config_file=None, gpu_slots: dict | None = None) -> dict:
     """Everything about where and with what a run executes; the trainer adds config, times and results.
 
-    `training_code` is the hash in the run's identity, computed once per run (not again here);
-    `environment_dir` keeps the list of installed distributions of each environment once."""
+    `code` is the run's code identity (runcode.RunCode), analysed once per run (not again here): its hash and
+    each definition's; `environment_dir` keeps the list of installed distributions of each environment once.
+    The numeric recipe is in the identity ("recipe"); how it is carried out is "numerics"."""
     device = recipe.device
     return {
         "git": git_state([config_file] if config_file else ()),
         "source_sha256": source_hash(),
-        "training_code_sha256": training_code,
+        "training_code_sha256": code.sha256,
+        "training_code_definitions": code.definitions,
         "versions": versions(),
         "environment": environment(environment_dir),
         "device": {"type": device.type, "name": device_name(device)},
@@ -92,18 +93,7 @@ def run_record(*, recipe, deterministic: bool, data_checksums: dict, training_co
         "gpu_slots": gpu_slots,  # the devices this job took on a machine without SLURM (gpus.py)
         "host": host(),
         "slurm_job_id": slurm_job_id(),
-        "recipe": recipe.describe(),
+        "numerics": recipe.describe(),
         "determinism": {"deterministic": deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark},
         "data_sha256": data_checksums,
     }
-
-
-def data_checksums(name: str, data_dir: Path) -> dict[str, str]:
-    """{relative path: sha256} of every file a dataset is read from (part of a run's identity)."""
-    sums = {}
-    for rel, path in data.dataset_files(name, Path(data_dir)).items():
-        try:
-            sums[rel] = sha256_file(path)
-        except OSError as err:
-            raise data.dataset_error(name, Path(data_dir), f"cannot read {rel} ({err})") from err
-    return sums

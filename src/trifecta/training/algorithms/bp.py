@@ -64,7 +64,7 @@ class BPTrainer:
 
     autocast = True  # PEPITA's hand-made updates stay in float32
 
-    def __init__(self, info, arch: str, cfg, recipe):
+    def __init__(self, algo: str, info, arch: str, cfg, recipe):
         self.recipe = recipe
         self.net = self.build_net(info, arch, cfg, recipe)
         self.num_layers = len(self.net.layers)

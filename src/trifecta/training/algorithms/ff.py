@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from trifecta.training.models import FFNet, LayerGradNorms, goodness
+from trifecta.training.registry import parse_ff_name
 
 
 def ftl_loss(g_pos, g_neg, tau: float):
@@ -51,8 +52,9 @@ class FFTrainer:
     step_metrics = ("loss", "separation", "g_pos", "g_neg", "grad_norm")
     scores_are_goodness = True
 
-    def __init__(self, spec, info, arch: str, cfg, recipe):
-        self.spec, self.recipe = spec, recipe
+    def __init__(self, algo: str, info, arch: str, cfg, recipe):
+        self.spec = spec = parse_ff_name(algo)
+        self.recipe = recipe
         self.num_classes = info.num_classes
         self.net = ff_net(spec, info, arch, cfg).to(recipe.device)
         self.learn_labels = self.net.label_matrix.requires_grad

@@ -58,8 +58,8 @@ class PEPNet(nn.Module):
 class PEPITATrainer(BPTrainer):
     autocast = False  # hand-made updates: float32 throughout, whatever the recipe
 
-    def __init__(self, info, arch: str, cfg, recipe):
-        super().__init__(info, arch, cfg, recipe)
+    def __init__(self, algo: str, info, arch: str, cfg, recipe):
+        super().__init__(algo, info, arch, cfg, recipe)
         self.dropout = cfg.dropout
         self.mean, self.std = data.channel_stats(info, recipe.device, torch.float32)
 
