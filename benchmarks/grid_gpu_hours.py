@@ -1,8 +1,12 @@
-"""Estimate the GPU-hours of a workflow config's training grid from measured epoch times.
+"""The GPU-hours of a workflow config's training grid: what its jobs request, and what benchmarked epochs need.
 
     python benchmarks/grid_gpu_hours.py [--config config.yaml] [--overlay FILE.yaml] [--epoch-times FILE.json]
 
-Epoch times come from `benchmarks/epoch_time.py --json FILE` run on the target GPU (keys
+Requested: the sum of the training jobs' first-attempt SLURM --time x GPUs per job, computed as the workflow
+plans it (trifecta.runtimes: measured epoch times of the finished runs in the config's store_dir with the
+margin, else the config's estimates), per grid entry with the count of requests from measured epochs.
+
+Needed: epoch times come from `benchmarks/epoch_time.py --json FILE` run on the target GPU (keys
 train_epoch_s_tff_s, eval_s_tff_s, train_epoch_s_tff_d, eval_s_tff_d, train_epoch_s_bp_d); without a file,
 the figures measured for a GPU-resident bf16 pipeline on one H200 (issue 7) are used. A run costs
 epochs x train epoch x (training images / 50,000) + evaluations x eval time x (test images / 10,000) x
@@ -16,6 +20,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from trifecta import runtimes
 from trifecta.grid import Grid, load_config
 from trifecta.training.registry import BASELINES, get_dataset
 
@@ -52,6 +57,16 @@ def estimate(grid: Grid, times: dict) -> dict:
     return {"hours": dict(hours), "runs": dict(runs), "estimated": sorted(estimated)}
 
 
+def requested(grid: Grid) -> dict:
+    """GPU-hours requested per grid entry (first attempts) and how many of its runs' requests are measured."""
+    times, gpus = runtimes.epoch_times(grid.config["store_dir"]), grid.config["resources"]["gpu"]
+    hours, measured = defaultdict(float), defaultdict(int)
+    for run, entry in grid.runs.items():
+        hours[entry["name"]] += runtimes.train_minutes(grid, run, times) / 60 * gpus
+        measured[entry["name"]] += runtimes.epoch_minutes(grid, run, times)[1] != runtimes.ESTIMATE
+    return {"hours": dict(hours), "measured": dict(measured)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=Path("config.yaml"))
@@ -65,12 +80,16 @@ def main(argv=None) -> int:
         measured = json.loads(args.epoch_times.read_text())
         times.update({k: measured[k] for k in H200_SECONDS if k in measured})
         source = f"{measured.get('device', '?')} ({args.epoch_times})"
-    result = estimate(grid, times)
-    print(f"epoch times: {source}")
+    result, asked = estimate(grid, times), requested(grid)
+    print(f"requested: SLURM --time of every run's first attempt (store {grid.config['store_dir']}); "
+          f"needed: epoch times of {source}")
     for name, h in result["hours"].items():
         mark = " (estimated epoch time)" if name in result["estimated"] else ""
-        print(f"  {name:24s} {result['runs'][name]:4d} runs {h:7.2f} GPU-h{mark}")
-    print(f"total: {sum(result['runs'].values())} runs, {sum(result['hours'].values()):.2f} GPU-hours")
+        runs = result["runs"][name]
+        print(f"  {name:24s} {runs:4d} runs  requested {asked['hours'][name]:7.2f} GPU-h "
+              f"({asked['measured'][name]} from measured epochs)  needed {h:7.2f} GPU-h{mark}")
+    print(f"total: {sum(result['runs'].values())} runs, requested {sum(asked['hours'].values()):.2f} GPU-hours, "
+          f"needed {sum(result['hours'].values()):.2f} GPU-hours")
     return 0
 
 

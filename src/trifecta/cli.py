@@ -16,6 +16,7 @@ COMMANDS = {
     "download": ("trifecta.download", "fetch datasets into the data directory (once, on a machine with internet)"),
     "status": ("trifecta.status", "every run of a grid: state, epochs, accuracy, ETA, SLURM job, hours left"),
     "why": ("trifecta.why", "why the workflow trains a run again, or not: what changed since it ran"),
+    "store": ("trifecta.store", "the run store's identities: size, state, who uses each; `prune` what nothing uses"),
     "collect": ("trifecta.analysis.aggregate", "finished runs -> runs.csv, layers.csv and step tables"),
     "tables": ("trifecta.analysis.tables", "Tables 1-3 beside the paper's values"),
     "scorecard": ("trifecta.analysis.scorecard", "judge every table cell: reproduced, not reproduced or inconclusive"),

@@ -35,7 +35,7 @@ from trifecta.training.config import TrainConfig
 from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
-from trifecta.training.rundir import write_json_atomic
+from trifecta.training.rundir import write_atomic
 
 FAMILIES = [("tff", "s"), ("vff", "d"), ("bp", "d"), ("fa", "f"), ("pep", "t")]
 CODE = "selftest.py"  # the report holds the hash of this module and all it imports: the training code it tested
@@ -173,11 +173,16 @@ def ensure_passed(path: Path, device: torch.device, stop=lambda: False) -> dict:
             if report is None or report.get("code") != code:
                 print(f"preflight: {path} is not of this training code: running the selftest first", flush=True)
                 report = timed_selftest(device)
-                write_json_atomic(path, report)
+                write_report(path, report)
     if report["failures"]:
         raise PreflightFailed(f"the preflight of this training code failed on {report.get('host')} "
                               f"({'; '.join(report['failures'])}); see {path}")
     return report
+
+
+def write_report(path: Path, report: dict) -> None:
+    """The report as JSON, its families in the order they ran (atomically: a waiting job never reads half)."""
+    write_atomic(Path(path), lambda f: f.write(json.dumps(report, indent=2).encode()))
 
 
 def _read(path: Path) -> dict | None:
@@ -195,7 +200,7 @@ def main(argv=None) -> int:
     device = device_from_options(args)
     report = timed_selftest(device, args.gpus)
     if args.json:
-        write_json_atomic(args.json, report)
+        write_report(args.json, report)
     for failure in report["failures"]:
         print(f"FAIL {failure}", file=sys.stderr)
     print(f"selftest on {report['device']['name']} ({device.type}): {len(FAMILIES)} families, "

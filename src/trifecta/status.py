@@ -18,8 +18,10 @@ test accuracy at the last evaluation (eval.csv), mean epoch time and ETA (run.js
                says in detail)
 The summary counts states and gives device-hours (GPU and CPU epochs together, the GPU share named): spent =
 the sum of measured epoch times; left = per unfinished grid run, remaining epochs x its mean epoch time or, with
-none measured, the mean of complete runs of the same dataset and architecture. Reads run.json and eval.csv
-only (never steps.csv), imports neither torch nor pandas.
+none measured, the mean of complete runs of the same dataset and architecture. It also gives the grid's time
+requests: the sum of the first attempts' SLURM --time of the unfinished grid runs, as the workflow plans them
+from the epoch times in the config's store_dir (runtimes.py), counted by where they come from, and the hours the
+complete grid runs measured. Reads run.json and eval.csv only (never steps.csv), imports neither torch nor pandas.
 """
 
 import argparse
@@ -29,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from trifecta import runtimes
 from trifecta.grid import Grid, GridError, identity_differences, load_config
 from trifecta.runs import TRAIN_DIR, Run
 from trifecta.settings import format_duration as duration
@@ -189,6 +192,42 @@ def summarize(rows: list[dict]) -> dict:
             "device_hours_left": left / 3600, "runs_without_estimate": unknown}
 
 
+def time_requests(grid: Grid | None, rows: list[dict]) -> dict:
+    """The first attempts' time requests of the unfinished grid runs (hours, GPU-hours, count by source) and the
+    epoch hours of the complete grid runs; {} without a grid, or with a config short of store_dir or resources."""
+    if grid is None:
+        return {}
+    try:
+        times, gpus = runtimes.epoch_times(grid.config["store_dir"]), grid.config["resources"]["gpu"]
+        minutes, sources = 0, dict.fromkeys((runtimes.MEASURED, runtimes.OTHER_ALGO, runtimes.ESTIMATE), 0)
+        for row in rows:
+            if row["in_grid"] and row["state"] != "complete":
+                run = Run.parse(row["run"])
+                minutes += runtimes.train_minutes(grid, run, times)
+                sources[runtimes.epoch_minutes(grid, run, times)[1]] += 1
+    except (KeyError, TypeError):  # a config the workflow's schema would have completed or refused
+        return {}
+    done = [row for row in rows if row["in_grid"] and row["state"] == "complete"]
+    return {"job_device": runtimes.job_device(grid), "hours_requested": minutes / 60,
+            "gpu_hours_requested": minutes / 60 * gpus, "requests": sources,
+            "runs_finished": len(done), "hours_measured": sum(row["wall_s"] for row in done) / 3600,
+            "gpu_hours_measured": sum(row["wall_s"] for row in done if row["device"] == "cuda") / 3600}
+
+
+def render_requests(summary: dict) -> str:
+    """The time requests line: what the unfinished runs ask for, and what the complete ones measured."""
+    sources = summary["requests"]
+    asked = (f"{summary['gpu_hours_requested']:.1f} GPU-hours" if summary["job_device"] == "cuda"
+             else f"{summary['hours_requested']:.1f} hours on the CPU")
+    line = (f"requested: {asked} for {sum(sources.values())} unfinished runs (first attempts: "
+            f"{sources[runtimes.MEASURED]} from measured epoch times, {sources[runtimes.OTHER_ALGO]} from another "
+            f"algorithm's, {sources[runtimes.ESTIMATE]} from the config's estimates)")
+    if summary["runs_finished"]:
+        line += (f"; the complete runs measured {summary['hours_measured']:.1f} hours of epochs "
+                 f"({summary['gpu_hours_measured']:.1f} GPU-hours)")
+    return line
+
+
 def render(rows: list[dict], summary: dict) -> str:
     """The table (fixed-width columns under a header line) and the summary lines."""
     width = max([len("RUN")] + [len(row["run"]) for row in rows])
@@ -209,6 +248,8 @@ def render(rows: list[dict], summary: dict) -> str:
               f"device-hours spent: {summary['device_hours_spent']:.1f} (GPU {summary['gpu_hours_spent']:.1f}); "
               f"left: {summary['device_hours_left']:.1f} at measured epoch times"
               + (f", {unknown} unfinished runs without an estimate" if unknown else "")]
+    if "hours_requested" in summary:
+        lines.append(render_requests(summary))
     return "\n".join(lines)
 
 
@@ -232,7 +273,7 @@ def main(argv=None) -> int:
     try:
         while True:
             rows = collect(grid, args.train_dir)
-            summary = summarize(rows)
+            summary = {**summarize(rows), **time_requests(grid, rows)}
             text = json.dumps({"rows": rows, "summary": summary}, indent=1) if args.json else render(rows, summary)
             print(("\x1b[H\x1b[2J" if args.watch and not args.json else "") + text, flush=True)
             if not args.watch:

@@ -16,7 +16,7 @@ from trifecta.train import train
 from trifecta.training import data, registry
 
 TORCH_FREE = ("training.registry", "training.config", "training.rundir", "runs", "grid", "analysis.paper",
-              "provenance.codehash", "status", "settings", "gpus", "lease")
+              "provenance.codehash", "status", "settings", "gpus", "lease", "runtimes")
 
 
 def test_the_planning_modules_import_without_torch():

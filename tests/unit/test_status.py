@@ -1,6 +1,7 @@
 """`trifecta status`: run directories written by hand in every state, read back as a table, JSON and a summary."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import yaml
 
 from trifecta import status
 from trifecta.provenance.runcode import run_code
+from trifecta.training.config import settings_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config.yaml"
@@ -290,3 +292,34 @@ def test_a_finished_run_whose_epochs_grew_is_continued(grid_dirs, capsys):
     record_path.write_text(json.dumps({**record, "config": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
     row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
     assert (row["epochs_left"], row["note"].endswith("trains it again")) == (100, True)
+
+
+def test_summary_gives_the_grids_time_requests_and_measured_hours(grid_dirs, tmp_path, capsys):
+    """Requested: the first attempts' time requests of the unfinished grid runs as the planner makes them (here CPU
+    jobs, gpu: 0); measured: the complete grid runs' epoch times (seed4: 100 x 180 s on a GPU)."""
+    store = tmp_path / "store"
+    overlay = Path(grid_dirs[grid_dirs.index("--configfile") + 1])
+    overlay.write_text(OVERLAY + f"store_dir: {store}\n")
+    summary = run_json(capsys, grid_dirs)["summary"]
+    # 8 unfinished runs (TFF/s seeds 0-3, 5, 6; BP/d seeds 0, 1) at the config's estimates: 10 min start-up +
+    # 100 x 0.05 min x 0.1 (mnist5k's 4000 images) = 10.5, or 4 x 0.1 x 0.1; each rounded up to 11 minutes.
+    assert summary["hours_requested"] == pytest.approx(8 * 11 / 60)
+    assert (summary["job_device"], summary["gpu_hours_requested"]) == ("cpu", 0)
+    assert summary["requests"] == {"measured": 0, "other_algo": 0, "estimate": 8}
+    assert (summary["hours_measured"], summary["gpu_hours_measured"]) == (pytest.approx(5.0), pytest.approx(5.0))
+    folder = store / "finished_tff"  # a finished TFF/s run on the CPU at 60 s per epoch: 10 + 100 x 1 x margin
+    folder.mkdir(parents=True)
+    record = {"dataset": "mnist5k", "arch": "s", "algo": "tff", "seed": 9, "status": "complete",
+              "config": json.loads(json.dumps(settings_config({"epochs": 100}, "tff", "mnist5k").identity_dict())),
+              "recipe": {"device": "cpu", "precision": "fp32"}, "epoch_wall_s": {"1": 60.0, "2": 60.0}}
+    (folder / "run.json").write_text(json.dumps(record))
+    (folder / "metrics.json").write_text("{}")
+    summary = run_json(capsys, grid_dirs)["summary"]
+    margin = yaml.safe_load(CONFIG.read_text())["resources"]["runtime_margin"]
+    assert summary["hours_requested"] == pytest.approx((6 * math.ceil(10 + 100 * margin) + 2 * 11) / 60)
+    assert summary["requests"] == {"measured": 6, "other_algo": 0, "estimate": 2}
+    assert status.main(grid_dirs) == 0
+    out = capsys.readouterr().out
+    assert (f"requested: {summary['hours_requested']:.1f} hours on the CPU for 8 unfinished runs (first attempts: "
+            "6 from measured epoch times, 0 from another algorithm's, 2 from the config's estimates); the complete "
+            "runs measured 5.0 hours of epochs (5.0 GPU-hours)") in out

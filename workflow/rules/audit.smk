@@ -2,11 +2,15 @@
 # every run against the grid the config names (its settings), this checkout's training code and the data files.
 
 
+onstart:
+    remove_stale_audit_report()
+
+
 rule write_lineage:
     input:
         get_lineage_fragments(),
     output:
-        "results/lineage.json",
+        LINEAGE,
     params:
         code=get_code("provenance/lineage.py"),
         grid=get_grid_json(),
@@ -23,9 +27,9 @@ rule write_lineage:
 
 rule audit_results:
     input:
-        "results/lineage.json",
+        LINEAGE,
     output:
-        report("results/audit.txt", caption="../report/audit.rst", category="Provenance"),
+        report(AUDIT_REPORT, caption="../report/audit.rst", category="Provenance"),
     params:
         code=get_code("provenance/audit.py"),
     log:
@@ -41,8 +45,8 @@ rule audit_results:
 # runs' records: every training run, probe, table and figure as an action with its inputs, outputs and code.
 rule write_crate:
     input:
-        lineage="results/lineage.json",
-        audit="results/audit.txt",
+        lineage=LINEAGE,
+        audit=AUDIT_REPORT,
     output:
         "results/ro-crate-metadata.json",
     params:

@@ -1,7 +1,7 @@
 """Config validation, the run grid, code hashes, the rules' command options and input functions."""
 
+import functools
 import json
-import math
 import os
 import shlex
 import sys
@@ -13,11 +13,12 @@ from snakemake.utils import validate
 # The torch-free modules of this checkout's package (names, settings, declarations, the grid, code hashes):
 # planning checks every run with the package's own validation and never imports torch.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from trifecta import runtimes  # noqa: E402
 from trifecta.analysis import paper  # noqa: E402
 from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
 from trifecta.provenance import codehash, runcode  # noqa: E402
 from trifecta.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
-from trifecta.training.registry import get_arch, get_dataset  # noqa: E402
+from trifecta.training.registry import get_arch  # noqa: E402
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
@@ -54,6 +55,7 @@ DATA_MARKER = os.path.join(config["data_dir"], "{dataset}.ok")  # written once t
 PREFLIGHT = "results/preflight/report.json"  # the selftest; the code it tested is in it (preflight.smk)
 TABLES, FIGURES = paper.TABLES, paper.FIGURES  # declared once, in the package
 TABLE_FILES = ["csv", "md", "tex", "html"]
+LINEAGE, AUDIT_REPORT = "results/lineage.json", "results/audit.txt"
 
 
 wildcard_constraints:
@@ -78,12 +80,22 @@ def cli_args(options):
 
 
 def get_final_output():
-    """What `snakemake` builds by default; each stage adds its targets here."""
+    """What `snakemake` builds by default: every run's metrics.json (a lost or incomplete run directory is shown
+    again from the store: Snakemake rebuilds a missing input only where a job that needs it runs), and each
+    stage's targets."""
     return [
+        *get_run_metrics(),
         "results/tables/runs.csv",
         "results/tables/layers.csv",
         *get_analysis_outputs(),
     ]
+
+
+def get_results_check():
+    """The default target's command: the audit of results/ as they are now (`true` without the audit)."""
+    if not config["audit"]["activate"]:
+        return "true"
+    return f"python -m trifecta.cli audit {LINEAGE} --out {AUDIT_REPORT}"
 
 
 def get_run_metrics(**only):
@@ -117,14 +129,16 @@ def get_train_settings(wildcards):
     return render_settings(GRID.runs[get_run(wildcards)]["settings"])
 
 
+@functools.cache
+def get_epoch_times():
+    """Epoch times of the run store's finished runs, read once per planning (not once per job)."""
+    return runtimes.epoch_times(config["store_dir"])
+
+
 def get_train_runtime(wildcards, attempt):
-    """SLURM --time, minutes: start-up + epochs x minutes per epoch x the dataset's size relative to CIFAR-10's
-    50,000 images (rounded up to a tenth), times the attempt (a retry after a time limit gets longer)."""
-    run, resources = get_run(wildcards), config["resources"]
-    per_epoch = GRID.runs[run].get("resources", {}).get("minutes_per_epoch")
-    per_epoch = per_epoch or resources["minutes_per_epoch"][run.arch]
-    scale = math.ceil(get_dataset(run.dataset).train_images / 50_000 * 10) / 10
-    return math.ceil((resources["startup_minutes"] + GRID.settings(run).epochs * per_epoch * scale) * attempt)
+    """SLURM --time, minutes: start-up + epochs x minutes per epoch (measured in the store with a margin, else the
+    config's estimate), times the attempt (a retry after a time limit gets longer); runtimes.py."""
+    return runtimes.train_minutes(GRID, get_run(wildcards), get_epoch_times(), attempt)
 
 
 def get_train_mem_mb(wildcards):
@@ -142,8 +156,21 @@ def get_analysis_outputs():
         outputs.append("results/tables/probe.csv")
     outputs += expand("results/figures/{fig}.{ext}", fig=get_configured_figures(), ext=["png", "pdf"])
     if config["audit"]["activate"]:
-        outputs += ["results/audit.txt", "results/ro-crate-metadata.json"]
+        outputs += [AUDIT_REPORT, "results/ro-crate-metadata.json"]
     return outputs
+
+
+def remove_stale_audit_report():
+    """An invocation that writes results/ (but for interim results and the preflight) removes the audit report
+    before its jobs start: until the audit runs again, the report would speak of results that are no longer there.
+    The plain `snakemake` audits and writes it again; a target short of it (`train_all`, a table) leaves none."""
+    exempt = ("results/interim/", "results/preflight/")
+    writes = any(str(f).startswith("results/") and not str(f).startswith(exempt)
+                 for job in workflow.dag.needrun_jobs() for f in job.output)
+    if writes and os.path.exists(AUDIT_REPORT):
+        os.remove(AUDIT_REPORT)
+        print(f"note: {AUDIT_REPORT} removed: this run changes results/; the plain `snakemake` audits them again",
+              file=sys.stderr)
 
 
 def get_stand_in(wildcards=None):

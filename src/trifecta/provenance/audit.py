@@ -332,7 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trifecta audit", description=__doc__.split("\n\n")[0])
     p.add_argument("lineage", type=Path, nargs="?", default=Path("results/lineage.json"),
                    help="the lineage from `trifecta lineage` (default: results/lineage.json)")
-    p.add_argument("--out", type=Path, help="write the audit report here (only when it passes)")
+    p.add_argument("--out", type=Path, help="the audit report: written when the audit passes (left alone when it says "
+                                            "the same), removed when it fails, so it never says PASSED of results "
+                                            "that fail")
     return p
 
 
@@ -343,10 +345,17 @@ def main(argv=None) -> int:
     lines = [f"audit of {args.lineage}: " + ", ".join(f"{v} {k}" for k, v in counts.items()), *environments(lineage)]
     lines += [f"WARNING {w}" for w in warns] + [f"FAIL {f}" for f in fails]
     lines.append(f"{'FAILED' if fails else 'PASSED'}: {len(fails)} failures, {len(warns)} warnings")
+    if any(f.startswith("run ") and (": sha256 " in f or f.endswith(": missing")) for f in fails):
+        lines.append("A run directory whose files are not those the lineage names (altered, swapped, lost): delete "
+                     "it and run the same `snakemake` command: it is shown again from the run store.")
     print("\n".join(lines), file=sys.stderr if fails else sys.stdout)
+    if args.out and fails:
+        args.out.unlink(missing_ok=True)
     if fails:
         return 1
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
+        if not args.out.exists() or args.out.read_text() != text:  # the same report keeps its date
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text)
     return 0
