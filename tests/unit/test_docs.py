@@ -49,3 +49,34 @@ def test_no_working_notes_in_config_files():
     for name in ("config.yaml", "pyproject.toml", "workflow/embedded.yaml", "slurm/config.yaml", "envs/torch.yaml"):
         text = (REPO / name).read_text()
         assert not re.search(r"\bissue \d+|lent to this project|this session", text, re.I), name
+
+
+USER_DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+CONFIG_FILES = ["config.yaml", "workflow/embedded.yaml", "slurm/config.yaml", "envs/torch.yaml",
+                "workflow/schemas/config.schema.yaml", "pyproject.toml"]
+ROOTS = ("src/", "workflow/", "tests/", "benchmarks/", "docs/", "envs/", "slurm/", ".ci/")
+
+
+def test_no_working_notes_in_user_docs():
+    """What a reader needs, not the history of the work (that is the CHANGELOG's, dated)."""
+    for doc in USER_DOCS:
+        text = doc.read_text()
+        assert not re.search(r"\bissue \d+|lent to this project|this session|this project's machines", text, re.I), \
+            doc.name
+
+
+def named_paths(text: str) -> set[str]:
+    """Paths of this repository that a text names: `src/...`, `workflow/...`, ..., or a module `training/x.py`."""
+    found = set()
+    for name in re.findall(r"[`(\s]((?:[\w.-]+/)+[\w.-]+\.(?:py|smk|yaml|csv|md|rst|sh|toml))\b", text):
+        if name.startswith(ROOTS):
+            found.add(name)
+        elif name.endswith(".py") and "/" in name and not name.startswith(("~", ".", "/")):
+            found.add(f"src/trifecta/{name}")
+    return found
+
+
+def test_every_path_the_docs_and_config_files_name_exists():
+    for doc in [*USER_DOCS, *(REPO / name for name in CONFIG_FILES)]:
+        missing = sorted(p for p in named_paths(doc.read_text()) if not (REPO / p).exists())
+        assert not missing, (doc.name, missing)

@@ -426,3 +426,24 @@ def test_every_declared_table_and_figure_has_one_caption():
         text = (REPO / f"workflow/report/{name}.rst").read_text()
         key = "table" if name == "table" else "fig"
         assert re.findall(rf'snakemake\.wildcards\.{key} == "(\w+)"', text) == list(declared), name
+
+
+def test_a_site_profile_beside_the_repositorys(workflow_copy):
+    """docs/usage.md's set-up: the site's partition, account and GPU type in a profile of its own, given after the
+    repository's (which keeps executor, retries and the training jobs' signal); a whole set-resources block there
+    repeats the training jobs' slurm_extra."""
+    workdir, bin_dir = workflow_copy
+    site = workdir.parent / "trifecta-site"
+    site.mkdir()
+    (site / "config.yaml").write_text(yaml.safe_dump({
+        "default-resources": {"slurm_partition": "gpu", "slurm_account": "abc123"},
+        "set-resources": {"train_model": {"slurm_extra": "--signal=TERM@120 --open-mode=append", "gpu_model": "a100"},
+                          "preflight": {"gpu_model": "a100"}}}))
+    result = snakemake(workdir, "--profile", "slurm", "--profile", str(site), "-n", bin_dir=bin_dir)
+    text = result.stdout + result.stderr
+    block = text[text.index("output: results/train/cifar10/s/tff/seed0/metrics.json"):]
+    block = block[:block.index("Shell command")]
+    assert "slurm_partition=gpu" in block and "slurm_account=abc123" in block and "gpu_model=a100" in block
+    assert "slurm_extra=--signal=TERM@120 --open-mode=append" in block
+    preflight = text[text.index("rule preflight:"):]
+    assert "gpu_model=a100" in preflight[:preflight.index("Shell command")]

@@ -194,3 +194,48 @@ def test_a_workstation_runs_one_job_per_gpu(workflow_copy, tmp_path):
     status = subprocess.run([sys.executable, "-m", "trifecta.cli", "status", "--configfile", "gpus.yaml"], cwd=workdir,
                             capture_output=True, text=True, check=True).stdout
     assert sorted(re.findall(r"complete .* GPU (\d) ", status)) == ["0", "1", "2", "3"], status
+
+
+# The copy's `trifecta train` for the test below: it takes its GPU slot through the package's own gpus.claim, as the
+# real command does, then waits until all eight jobs hold theirs (or 120 s pass), so the test sees jobs at once.
+CLAIM_AND_WAIT = """\
+import json, sys, time
+from pathlib import Path
+from trifecta import gpus
+
+if sys.argv[1] != "train":  # every other command is the real one
+    from trifecta.real_cli import main
+    sys.exit(main(sys.argv[1:]))
+args = sys.argv[1:]
+opt = lambda name: args[args.index(name) + 1]
+out = Path(opt("--out"))
+out.mkdir(parents=True, exist_ok=True)
+claim = gpus.claim(int(opt("--gpus")), int(opt("--slots-per-gpu")))
+barrier = out.parent / "barrier"
+barrier.mkdir(exist_ok=True)
+(barrier / out.name).write_text(json.dumps(claim.describe()))
+deadline = time.time() + 120
+while len(list(barrier.iterdir())) < 8 and time.time() < deadline:
+    time.sleep(0.2)
+(out / "metrics.json").write_text(json.dumps({"together": len(list(barrier.iterdir()))}))
+"""
+
+
+def test_two_runs_share_each_gpu_of_a_workstation(workflow_copy, tmp_path):
+    """The README's recipe for two runs per GPU: `resources.slots_per_gpu: 2`, `--resources gpu=8` on four (fake)
+    devices and cores for eight jobs: Snakemake starts eight training jobs at once, each pinned to a slot of its
+    own, two per device."""
+    workdir, bin_dir = workflow_copy
+    (workdir / "src/trifecta/cli.py").rename(workdir / "src/trifecta/real_cli.py")
+    (workdir / "src/trifecta/cli.py").write_text(CLAIM_AND_WAIT)
+    overlay = {"resources": {"gpu": 1, "slots_per_gpu": 2, "threads": 1}, "preflight": {"activate": False},
+               "runs": [{"name": "eight", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff"],
+                         "seeds": list(range(8)), "settings": {"epochs": 1}}]}
+    (workdir / "gpus.yaml").write_text(yaml.safe_dump(overlay))
+    env = {"CUDA_VISIBLE_DEVICES": "0,1,2,3", "TRIFECTA_GPU_POOL": str(tmp_path / "pool")}
+    snakemake(workdir, "train_all", "--cores", "8", "--resources", "gpu=8", "--configfile", "gpus.yaml",
+              bin_dir=bin_dir, env=env, timeout=300)
+    runs = workdir / "results/train/mnist5k/s/tff"
+    assert all(json.loads((runs / f"seed{s}/metrics.json").read_text())["together"] == 8 for s in range(8))
+    claims = [json.loads(path.read_text()) for path in (runs / "barrier").iterdir()]
+    assert sorted((c["devices"][0], c["slots"][0]) for c in claims) == [(d, slot) for d in "0123" for slot in (0, 1)]
