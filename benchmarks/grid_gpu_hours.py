@@ -3,14 +3,14 @@
     python benchmarks/grid_gpu_hours.py [--config config.yaml] [--overlay FILE.yaml] [--epoch-times FILE.json]
 
 Requested: the sum of the training jobs' first-attempt SLURM --time x GPUs per job, computed as the workflow
-plans it (trifecta.runtimes: measured epoch times of the finished runs in the config's store_dir with the
+plans it (trifecta.planning.runtimes: measured epoch times of the finished runs in the config's store_dir with the
 margin, else the config's estimates), per grid entry with the count of requests from measured epochs.
 
 Needed: epoch times come from `benchmarks/epoch_time.py --json FILE` run on the target GPU (keys
 train_epoch_s_tff_s, eval_s_tff_s, train_epoch_s_tff_d, eval_s_tff_d, train_epoch_s_bp_d); without a file,
 the figures measured for a GPU-resident bf16 pipeline on one H200 (issue 7) are used. A run costs
 epochs x train epoch x (training images / 50,000) + evaluations x eval time x (test images / 10,000) x
-(classes / 10); the grid and each run's settings come from trifecta.grid, the datasets' sizes from the
+(classes / 10); the grid and each run's settings come from trifecta.planning.grid, the datasets' sizes from the
 registry. FCN, tiny-network and PEPITA epochs are not benchmarked: they are estimated from the FLOP
 ratio to the shallow CNN, with a floor for small-step launch overhead, and marked as estimates.
 """
@@ -20,8 +20,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from trifecta import runtimes
-from trifecta.grid import Grid, load_config
+from trifecta.planning import runtimes
+from trifecta.planning.grid import Grid
+from trifecta.planning.configfile import load_config
 from trifecta.training.registry import BASELINES, get_dataset
 
 # Seconds on one H200 with data and augmentation on the GPU (issue 7's table, an earlier design of the step).

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trifecta.lease import Lease
+from trifecta.operations.lease import Lease
 
 X = ["--dataset", "mnist5k", "--arch", "s", "--algo", "tff", "--seed", "0", "--threads", "1", "--set", "width=0.125",
      "--set", "batch_size=64", "--set", "epochs=4"]

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import torch
 
-from trifecta.grid import Grid, load_config
-from trifecta.train import RunSpec, train
+from trifecta.planning.grid import Grid
+
+from trifecta.planning.configfile import load_config
+from trifecta.operations.train import RunSpec, train
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.config import build_config, resolved_recipe

@@ -24,10 +24,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from trifecta.grid import Grid, load_config  # noqa: E402
-from trifecta.provenance.codehash import data_checksums, identity_sha256  # noqa: E402
-from trifecta.provenance.runcode import run_code  # noqa: E402
-from trifecta.runs import TRAIN_DIR  # noqa: E402
+from trifecta.planning.grid import Grid  # noqa: E402
+
+from trifecta.planning.configfile import load_config  # noqa: E402
+from trifecta.identity.codehash import data_checksums, identity_sha256  # noqa: E402
+from trifecta.identity.runcode import run_code  # noqa: E402
+from trifecta.planning.runs import TRAIN_DIR  # noqa: E402
 from trifecta.training.registry import DATASETS, dataset_files  # noqa: E402
 
 # Bytes of each file as torchvision downloads them (approximate where a format's header varies).

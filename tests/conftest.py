@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from trifecta import gpus
-from trifecta.provenance.codehash import identity_sha256
-from trifecta.train import RunSpec, train
+from trifecta.operations import gpus
+from trifecta.identity.codehash import identity_sha256
+from trifecta.operations.train import RunSpec, train
 from trifecta.training import checkpoint
 from trifecta.training.config import build_config
 
@@ -106,7 +106,7 @@ def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, en
 @pytest.fixture(autouse=True)
 def private_gpu_pool(tmp_path_factory, monkeypatch):
     """Every test's GPU slots in a pool of its own (never the machine's /tmp/trifecta-gpu-slots), and no claim
-    carried from one test to the next (a process holds its claim for life: gpus.py)."""
+    carried from one test to the next (a process holds its claim for life: operations/gpus.py)."""
     monkeypatch.setenv("TRIFECTA_GPU_POOL", str(tmp_path_factory.mktemp("gpu-pool")))
     yield
     if gpus._claimed is not None:

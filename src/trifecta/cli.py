@@ -11,12 +11,12 @@ from trifecta import __version__
 
 # subcommand -> (module whose main(argv) implements it, what it does)
 COMMANDS = {
-    "train": ("trifecta.train", "train one run (dataset, architecture, algorithm, seed) into a run directory"),
-    "selftest": ("trifecta.selftest", "check this machine's training path before a grid runs (the preflight)"),
-    "download": ("trifecta.download", "fetch datasets into the data directory (once, on a machine with internet)"),
-    "status": ("trifecta.status", "every run of a grid: state, epochs, accuracy, ETA, SLURM job, hours left"),
-    "why": ("trifecta.why", "why the workflow trains a run again, or not: what changed since it ran"),
-    "store": ("trifecta.store", "the run store's identities: size, state, who uses each; `prune` what nothing uses"),
+    "train": ("trifecta.operations.train", "train one run (dataset, architecture, algorithm, seed) into a run directory"),
+    "selftest": ("trifecta.operations.selftest", "check this machine's training path before a grid runs (the preflight)"),
+    "download": ("trifecta.operations.download", "fetch datasets into the data directory (once, on a machine with internet)"),
+    "status": ("trifecta.operations.status", "every run of a grid: state, epochs, accuracy, ETA, SLURM job, hours left"),
+    "why": ("trifecta.operations.why", "why the workflow trains a run again, or not: what changed since it ran"),
+    "store": ("trifecta.operations.store", "the run store's identities: size, state, who uses each; `prune` what nothing uses"),
     "collect": ("trifecta.analysis.aggregate", "finished runs -> runs.csv, layers.csv and step tables"),
     "tables": ("trifecta.analysis.tables", "Tables 1-3 beside the paper's values"),
     "scorecard": ("trifecta.analysis.scorecard", "judge every table cell: reproduced, not reproduced or inconclusive"),

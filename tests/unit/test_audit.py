@@ -12,9 +12,9 @@ from tests.conftest import write_finished_run
 from tests.fakedata import write_fake_dataset
 from trifecta.analysis import tables
 from trifecta.provenance import audit, lineage
-from trifecta import grid
-from trifecta.provenance.codehash import data_checksums
-from trifecta.provenance.runcode import RunCode, run_code
+from trifecta.planning import grid
+from trifecta.identity.codehash import data_checksums
+from trifecta.identity.runcode import RunCode, run_code
 from trifecta.training.config import settings_config
 from trifecta.training.rundir import sha256_file
 
@@ -237,7 +237,7 @@ def test_a_recipe_the_grid_does_not_give_fails(results, capsys):
 
 def rewrite_identity(run_dir, **changes):
     """Change a finished run's identity in metrics.json and run.json consistently (hash included)."""
-    from trifecta.provenance.codehash import identity_sha256
+    from trifecta.identity.codehash import identity_sha256
     summary = json.loads((run_dir / "metrics.json").read_text())
     summary["identity"].update(changes)
     summary["identity_sha256"] = identity_sha256(summary["identity"])

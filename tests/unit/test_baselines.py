@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from tests.conftest import drop_resumes, signal_on_call
 from trifecta.cli import main as cli
-from trifecta.train import RunSpec, train
+from trifecta.operations.train import RunSpec, train
 from trifecta.training import data
 from trifecta.training.algorithms import TRAINERS, build_trainer
 from trifecta.training.algorithms.bp import BPNet

@@ -55,7 +55,7 @@ def test_audit_reads_results_lineage_by_default(tmp_path, monkeypatch, capsys):
 def test_a_job_given_no_gpu_runs_on_the_cpu():
     """The workflow passes each job's `gpu` resource as --gpus: 0 means the CPU, even where torch sees a GPU."""
     import argparse
-    from trifecta.devices import add_device_options, device_name
+    from trifecta.operations.devices import add_device_options, device_name
     parser = argparse.ArgumentParser()
     add_device_options(parser)
     assert device_name(parser.parse_args(["--gpus", "0", "--device", "cuda"])) == "cpu"

@@ -7,18 +7,18 @@ import shutil
 
 import pytest
 
-from trifecta.provenance import codehash, runcode
+from trifecta.identity import codehash, runcode
 
 COMMANDS = ("analysis/tables.py", "analysis/figures.py", "analysis/probe.py", "analysis/weights.py",
             "analysis/aggregate.py", "analysis/interim.py", "provenance/lineage.py", "provenance/audit.py",
-            "provenance/crate.py", "selftest.py")
+            "provenance/crate.py", "operations/selftest.py")
 
 
 @pytest.fixture
 def package(tmp_path):
     """A copy of the package and its own codehash module (hashing the copy's files)."""
     shutil.copytree(codehash.PACKAGE_DIR, tmp_path / "trifecta", ignore=shutil.ignore_patterns("__pycache__"))
-    spec = importlib.util.spec_from_file_location("codehash_copy", tmp_path / "trifecta/provenance/codehash.py")
+    spec = importlib.util.spec_from_file_location("codehash_copy", tmp_path / "trifecta/identity/codehash.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return tmp_path / "trifecta", module
@@ -53,21 +53,21 @@ def replace(module, old, new):
 
 def test_a_commands_code_is_what_its_module_imports():
     assert codehash.package_imports("analysis/figures.py") >= {"analysis/figures.py", "analysis/cells.py",
-                                                                 "analysis/paper.py"}
+                                                                 "planning/paper.py"}
     assert "provenance/lineage.py" not in codehash.package_imports("analysis/figures.py")
 
 
 @pytest.mark.parametrize("edit, changed", [
-    (append("training/algorithms/ff.py"), {"analysis/probe.py", "selftest.py"}),  # code of probes and the selftest
+    (append("training/algorithms/ff.py"), {"analysis/probe.py", "operations/selftest.py"}),  # code of probes and the selftest
     (append("analysis/render.py"), {"analysis/tables.py", "analysis/interim.py"}),
     (append("analysis/cells.py"), {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py",
                                    "analysis/interim.py", "provenance/audit.py"}),
     (append("analysis/figures.py"), {"analysis/figures.py", "analysis/interim.py"}),
-    (append("cli.py"), set()), (append("provenance/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "selftest.py"}),
+    (append("cli.py"), set()), (append("identity/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "operations/selftest.py"}),
     # display text: a --help string and a figure's label retrain nothing
-    (replace("settings.py", '"training epochs"', '"epochs of training"'), set()),
-    (replace("train.py", 'help="dataset root"', 'help="the dataset root"'), set()),
-    (replace("analysis/paper.py", '"shallow CNN (s)"', '"shallow network (s)"'),
+    (replace("planning/settings.py", '"training epochs"', '"epochs of training"'), set()),
+    (replace("operations/train.py", 'help="dataset root"', 'help="the dataset root"'), set()),
+    (replace("planning/paper.py", '"shallow CNN (s)"', '"shallow network (s)"'),
      {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py", "analysis/interim.py", "provenance/audit.py",
       "provenance/crate.py", "provenance/lineage.py"} & set(COMMANDS) - {"provenance/lineage.py"}),
 ])
@@ -79,7 +79,7 @@ def test_an_edit_changes_exactly_the_code_that_depends_on_it(package, edit, chan
 def test_comments_blank_lines_and_docstrings_change_no_hash(package):
     folder, copy = package
     before = hashes(copy)
-    for name in ("training/algorithms/ff.py", "analysis/tables.py", "analysis/figures.py", "train.py"):
+    for name in ("training/algorithms/ff.py", "analysis/tables.py", "analysis/figures.py", "operations/train.py"):
         path = folder / name
         text = path.read_text().replace('"""', '"""Reworded. ', 1)  # the module's docstring
         text = text.replace("\ndef ", "\n# a new comment\n\n\ndef ", 1)
@@ -122,6 +122,7 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
 # modules: the training folder holds what runs compute with, and nothing that only displays or plans.
 TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "FILES", "read_json",
                                  "sha256_file", "LIVE", "OWN_STORE", "run_keys", "continues", "continue_from",
+                                 "format_value", "render_settings",
                                  "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from trifecta.settings import settings_help
+from trifecta.planning.settings import settings_help
 from trifecta.training.config import ConfigError, TrainConfig, build_config, config_from_dict
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
-from trifecta.download import download_dataset
-from trifecta.provenance.codehash import data_checksums
+from trifecta.operations.download import download_dataset
+from trifecta.identity.codehash import data_checksums
 from trifecta.training import data
 from trifecta.training.registry import Dataset, DatasetError, get_dataset
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from trifecta.analysis import aggregate, figures
-from trifecta.analysis.paper import algo_label
+from trifecta.planning.paper import algo_label
 
 ALGOS = ("symba-ln", "symba-bn", "symba-none")
 EPOCHS = (1, 2, 3)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from trifecta import gpus
-from trifecta.gpus import GpuWaitStopped, claim
+from trifecta.operations import gpus
+from trifecta.operations.gpus import GpuWaitStopped, claim
 
 FOUR = "0,1,2,3"
 SRC = str(Path(gpus.__file__).parents[1])
 # A GPU job: claim, say what it got, run until killed. It gives up after 5 s of waiting, so a broken claim
 # fails a test instead of hanging it.
-JOB = ("import os, sys, time; from trifecta import gpus; gpus.POLL_S = 0.05; t = time.monotonic(); "
+JOB = ("import os, sys, time; from trifecta.operations import gpus; gpus.POLL_S = 0.05; t = time.monotonic(); "
        "c = gpus.claim(1, int(sys.argv[1]), sys.argv[2], stop=lambda: time.monotonic() - t > 5); "
        "print(os.environ['CUDA_VISIBLE_DEVICES'], *c.slots, flush=True); time.sleep(60)")
 

@@ -4,8 +4,10 @@ import pytest
 import yaml
 
 from tests.workflow.smk import REPO
-from trifecta.grid import Grid, GridError, load_config, render_settings, schema_problem
-from trifecta.runs import Run
+from trifecta.planning.grid import Grid, GridError
+from trifecta.planning.configfile import load_config, schema_problem
+from trifecta.training.config import render_settings
+from trifecta.planning.runs import Run
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from trifecta import lease
-from trifecta.lease import Lease, LeaseError, LeaseWaitStopped
+from trifecta.operations import lease
+from trifecta.operations.lease import Lease, LeaseError, LeaseWaitStopped
 
-HOLD = "import sys, time; from trifecta.lease import Lease; Lease(sys.argv[1], 'test').acquire(); " \
+HOLD = "import sys, time; from trifecta.operations.lease import Lease; Lease(sys.argv[1], 'test').acquire(); " \
        "print('held', flush=True); time.sleep(120)"
 
 

@@ -1,21 +1,21 @@
-"""docs/development.md's module map is the package: every module listed once, and the stages import what the
-map says, with no import cycle between modules."""
+"""docs/development.md's module map is the package: every module listed once, its folders importing only from the
+folders above them in the map (one way), what the map says, with no import cycle between modules."""
 
 import re
 from pathlib import Path
 
-from trifecta.provenance import codehash
+from trifecta.identity import codehash
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs/development.md").read_text()
 TEXT = DOC[DOC.index("## Module map"):DOC.index("## What reruns when")]
-STAGES = ("training", "analysis", "provenance")
+LAYERS = re.findall(r"^\| `(\w+)` \| [^|]+ \| [^|]+ \|$", TEXT, re.M)  # the folders, in the map's order
 
 
 def stage_of(module: str) -> str:
-    """A module's stage: its folder, or `operations` for the modules at the top of the package."""
+    """A module's folder (`cli.py` and the package's __init__.py: the top, "cli")."""
     folder = module.split("/")[0]
-    return folder if folder in STAGES else "operations"
+    return folder if folder in LAYERS else "cli"
 
 
 def modules() -> list[str]:
@@ -33,16 +33,19 @@ def test_every_module_is_in_the_map_once():
     assert sorted(listed) == sorted(modules())
 
 
-def test_the_stages_import_what_the_map_says():
+def test_the_folders_import_what_the_map_says_and_only_from_above():
     said = {stage: set() if imports == "nothing else of the package" else set(re.findall(r"`(\w+)`", imports))
             for stage, imports in re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", TEXT, re.M)}
-    actual = {stage: set() for stage in (*STAGES, "operations")}
+    actual = {stage: set() for stage in LAYERS}
     for module in modules():
         for imported in codehash._direct_imports(codehash.PACKAGE_DIR / module):
             target = stage_of(imported.relative_to(codehash.PACKAGE_DIR).as_posix())
-            if target != stage_of(module):
+            if target != stage_of(module) and stage_of(module) != "cli":
                 actual[stage_of(module)].add(target)
     assert said == actual
+    assert LAYERS == ["training", "identity", "planning", "operations", "analysis", "provenance"]
+    for stage, imports in actual.items():
+        assert all(LAYERS.index(other) < LAYERS.index(stage) for other in imports), stage
 
 
 def test_no_module_imports_one_that_imports_it():

@@ -9,7 +9,7 @@ import torch
 
 from trifecta.analysis import probe, weights
 from trifecta.analysis.probe import layer_features
-from trifecta.train import RunSpec, train
+from trifecta.operations.train import RunSpec, train
 from trifecta.training import data
 from trifecta.training.config import build_config
 from trifecta.training.recipe import Recipe

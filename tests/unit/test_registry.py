@@ -9,14 +9,16 @@ import pytest
 import torch
 
 from tests.conftest import small_spec
-from trifecta.analysis import paper
-from trifecta.provenance import codehash, runcode
-from trifecta.runs import Run
-from trifecta.train import train
+from trifecta.planning import paper
+from trifecta.identity import codehash, runcode
+from trifecta.planning.runs import Run
+from trifecta.operations.train import train
 from trifecta.training import data, registry
 
-TORCH_FREE = ("training.registry", "training.config", "training.rundir", "runs", "grid", "analysis.paper",
-              "provenance.codehash", "status", "settings", "gpus", "lease", "runtimes")
+TORCH_FREE = ("training.registry", "training.config", "training.rundir", "identity.codehash", "identity.runcode",
+              "planning.runs", "planning.grid", "planning.paper", "planning.configfile", "planning.settings",
+              "planning.runtimes", "operations.status", "operations.why", "operations.store", "operations.gpus",
+              "operations.lease")
 
 
 def test_the_planning_modules_import_without_torch():

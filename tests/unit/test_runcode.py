@@ -1,4 +1,4 @@
-"""A run's code identity (provenance/runcode.py): the training definitions a run can execute.
+"""A run's code identity (identity/runcode.py): the training definitions a run can execute.
 
 The proof that it misses nothing: short CPU runs of every kind the registry allows (every dataset with every
 architecture, every FF composition on a convolutional and a fully connected network, every baseline on every
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakedata import install_fake_datasets, write_fake_dataset
-from trifecta.provenance import runcode
-from trifecta.provenance.codehash import PACKAGE_DIR
-from trifecta.train import RunSpec, train
+from trifecta.identity import runcode
+from trifecta.identity.codehash import PACKAGE_DIR
+from trifecta.operations.train import RunSpec, train
 from trifecta.training.config import build_config
 from trifecta.training.registry import ARCHS, BASELINES, DATASETS, Keyed, canonical_name, run_keys
 
@@ -220,3 +220,11 @@ def test_a_keyed_table_the_analysis_cannot_read_is_an_error(package):
          'PRESETS = Keyed("algo", dict(vff="ftl2-ln", tff="symba-bn-olu"))')
     with pytest.raises(ValueError, match=r"training/registry.py, line \d+: a keyed table must be"):
         runcode.run_code("mnist5k", "s", "tff", root=package)
+
+
+def test_a_modules_main_guard_is_not_code_a_run_executes(package):
+    """`if __name__ == "__main__":` never runs on import: what only it calls is no run's code."""
+    before = identities(package)
+    with open(package / "training/loop.py", "a") as f:
+        f.write('\n\ndef only_by_hand():\n    return 1\n\n\nif __name__ == "__main__":\n    only_by_hand()\n')
+    assert identities(package) == before

@@ -1,4 +1,4 @@
-"""Time requests from measured epochs (runtimes.py): a fake run store of finished runs with known epoch times,
+"""Time requests from measured epochs (planning/runtimes.py): a fake run store of finished runs with known epoch times,
 and the minutes a grid's jobs ask for from it."""
 
 import json
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from trifecta import runtimes
-from trifecta.grid import Grid, load_config
-from trifecta.runs import Run
+from trifecta.planning import runtimes
+from trifecta.planning.grid import Grid
+from trifecta.planning.configfile import load_config
+from trifecta.planning.runs import Run
 from trifecta.training.config import resolved_recipe, settings_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from trifecta import selftest
+from trifecta.operations import selftest
 from trifecta.cli import main as cli
 from trifecta.training.algorithms.ff import FFTrainer
 
@@ -95,7 +95,7 @@ def test_a_run_of_edited_code_runs_the_selftest_before_it_trains(tmp_path, monke
     """The report is of other code (training code edited since it was made): the run tests the new code first,
     once; the next run finds the report of its code and trains at once."""
     from tests.conftest import SMALL, small_spec
-    from trifecta.train import train
+    from trifecta.operations.train import train
 
     report = tmp_path / "preflight/report.json"
     report.parent.mkdir()
@@ -111,7 +111,7 @@ def test_a_failed_selftest_of_new_code_trains_nothing(tmp_path, monkeypatch):
     """It fails the run before its first epoch, naming the failure and the report, and every other run of that
     code after it, without running the selftest again."""
     from tests.conftest import SMALL, small_spec
-    from trifecta.train import train
+    from trifecta.operations.train import train
 
     report = tmp_path / "preflight/report.json"
     calls = stub_selftest(monkeypatch, ["tff/s: the loss did not fall"])

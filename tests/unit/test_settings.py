@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from trifecta.grid import format_value
-from trifecta.settings import HELP, default_of, describe_settings
+from trifecta.training.config import format_value
+from trifecta.planning.settings import HELP, default_of, describe_settings
 from trifecta.training.config import FIELDS
 
 REPO = Path(__file__).resolve().parents[2]

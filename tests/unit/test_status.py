@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trifecta import status
-from trifecta.provenance.runcode import run_code
+from trifecta.operations import status
+from trifecta.identity.runcode import run_code
 from trifecta.training.config import settings_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ runs:
 
 def write_run(train_dir, run_id, state, times, *, eval_rows=(), slurm=None, device="cuda", metrics=False,
               age_s=0.0, error=None, epochs=100, gpus=None):
-    """A run directory as train.py leaves it: run.json (aged by age_s), eval.csv and maybe metrics.json."""
+    """A run directory as operations/train.py leaves it: run.json (aged by age_s), eval.csv and maybe metrics.json."""
     out = train_dir / run_id
     out.mkdir(parents=True)
     record = {"status": state, "config": {"epochs": epochs},
@@ -48,7 +48,7 @@ def write_run(train_dir, run_id, state, times, *, eval_rows=(), slurm=None, devi
               "device": {"type": device, "name": "H100" if device == "cuda" else "x86_64"}}
     if error:
         record.update(error=error, finished="2026-01-01T01:00:00+00:00")
-    if gpus:  # the devices it took on a workstation (gpus.py)
+    if gpus:  # the devices it took on a workstation (operations/gpus.py)
         record["gpu_slots"] = {"devices": gpus, "slots": [0] * len(gpus), "slots_per_gpu": 1, "pool": "/tmp/p"}
     (out / "run.json").write_text(json.dumps(record))
     stamp = time.time() - age_s
@@ -249,7 +249,7 @@ def test_watch_redraws_until_ctrl_c(tmp_path, capsys, monkeypatch):
 
 
 def test_import_is_torch_free():
-    code = "import sys, trifecta.status; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    code = "import sys, trifecta.operations.status; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
 

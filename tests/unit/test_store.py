@@ -1,11 +1,11 @@
-"""The run store (store.py): a longer run continues a finished shorter one."""
+"""The run store (operations/store.py): a longer run continues a finished shorter one."""
 
 import json
 
 import pytest
 
 from tests.conftest import SMALL, small_spec
-from trifecta.train import train
+from trifecta.operations.train import train
 from trifecta.training import loop
 from trifecta.training.config import build_config
 

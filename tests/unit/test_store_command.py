@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trifecta import store as run_store
-from trifecta.grid import Grid, load_config
-from trifecta.provenance.codehash import data_checksums, identity_sha256
-from trifecta.runs import Run
-from trifecta.train import RunSpec, train
+from trifecta.operations import store as run_store
+from trifecta.planning.grid import Grid
+from trifecta.planning.configfile import load_config
+from trifecta.identity.codehash import data_checksums, identity_sha256
+from trifecta.planning.runs import Run
+from trifecta.operations.train import RunSpec, train
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {"epochs": 1, "width": 0.0625, "batch_size": 64, "subset_train": 256, "subset_test": 100}
@@ -175,7 +176,7 @@ def test_prune_yes_removes_exactly_the_unused_identities(work, made, capsys):
 
 
 def test_an_identity_whose_lease_a_running_job_holds_is_never_removed(work, made, capsys):
-    code = ("import sys, time; from trifecta.lease import Lease; Lease(sys.argv[1], 'identity').acquire(); "
+    code = ("import sys, time; from trifecta.operations.lease import Lease; Lease(sys.argv[1], 'identity').acquire(); "
             "print('held', flush=True); time.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(work.store / made["wider"])], stdout=subprocess.PIPE,
                               text=True)
@@ -236,5 +237,5 @@ def test_after_a_setting_changed_and_changed_back_prune_leaves_what_the_run_dire
 
 
 def test_store_imports_no_torch():
-    code = "import sys, trifecta.store; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    code = "import sys, trifecta.operations.store; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

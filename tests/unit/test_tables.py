@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import write_finished_run
 from trifecta.analysis import cells, render, tables
-from trifecta.analysis.paper import KEY, layout
+from trifecta.planning.paper import KEY, layout
 
 SEEDS = (0, 1, 2)
 

@@ -17,9 +17,9 @@ import torch
 
 from tests.conftest import (REFERENCE, SMALL, copy_run, drop_resumes, read_rows, signal_on_call, small_spec,
                             store_of, unfinish)
-from trifecta import status
+from trifecta.operations import status
 from trifecta.cli import main as cli
-from trifecta.train import RunSpec, train
+from trifecta.operations.train import RunSpec, train
 from trifecta.training import checkpoint, data, loop
 from trifecta.training.algorithms.ff import FFTrainer
 from trifecta.training.config import build_config
@@ -435,7 +435,7 @@ def clone(tmp_path_factory):
 
 def git_state_of(clone):
     """git_state() of the clone's own package (codehash.py, loaded by path: it needs no torch)."""
-    spec = importlib.util.spec_from_file_location("clone_codehash", clone / "src/trifecta/provenance/codehash.py")
+    spec = importlib.util.spec_from_file_location("clone_codehash", clone / "src/trifecta/identity/codehash.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.git_state()
@@ -457,7 +457,7 @@ def test_the_dirty_flag_covers_what_changes_results_not_site_settings(clone):
 
 def test_the_run_directory_gets_metrics_json_last(reference_run, tmp_path, monkeypatch):
     """A crash while a finished run is shown leaves no metrics.json beside other logs than its own."""
-    from trifecta import train as train_cli
+    from trifecta.operations import train as train_cli
     copied = []
     monkeypatch.setattr(train_cli, "copy_file", lambda source, dest: copied.append(dest.name))
     view = train_cli.RunView(tmp_path / "view")

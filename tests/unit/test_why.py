@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from tests.fakedata import write_fake_dataset
-from trifecta import why
-from trifecta.grid import Grid, load_config
-from trifecta.runs import Run
-from trifecta.train import RunSpec, train
+from trifecta.operations import why
+from trifecta.planning.grid import Grid
+from trifecta.planning.configfile import load_config
+from trifecta.planning.runs import Run
+from trifecta.operations.train import RunSpec, train
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {"epochs": 1, "width": 0.0625, "batch_size": 64, "subset_train": 256, "subset_test": 100}
@@ -124,5 +125,5 @@ def test_a_longer_run_continues_and_says_so(work, capsys):
 
 
 def test_why_imports_no_torch():
-    code = "import sys, trifecta.why; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    code = "import sys, trifecta.operations.why; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

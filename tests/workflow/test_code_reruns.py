@@ -76,7 +76,7 @@ def test_an_added_architecture_reruns_nothing(embedded):
     workdir, bin_dir = embedded
     replace(workdir, "training/registry.py", '    Arch("t", False, (2000,) * 4),\n',
             '    Arch("t", False, (2000,) * 4),\n    Arch("w", False, (64, 64)),\n')
-    replace(workdir, "analysis/paper.py", 'ARCH_LABELS = {', 'ARCH_LABELS = {"w": "wide FCN (w)", ')
+    replace(workdir, "planning/paper.py", 'ARCH_LABELS = {', 'ARCH_LABELS = {"w": "wide FCN (w)", ')
     assert planned(workdir, bin_dir)["train_model"] == 0
 
 
@@ -96,5 +96,5 @@ def test_display_text_and_comments_plan_nothing(embedded):
     replace(workdir, "training/algorithms/pepita.py", '"""Inverted dropout on the hidden units, one mask for both passes."""',
             '"""Inverted dropout."""')
     insert_before(workdir, "training/loop.py", "for images, labels in loader:", "# a comment")
-    replace(workdir, "settings.py", '"training epochs"', '"epochs of training"')
+    replace(workdir, "planning/settings.py", '"training epochs"', '"epochs of training"')
     assert planned(workdir, bin_dir) == Counter()

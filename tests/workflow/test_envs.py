@@ -57,7 +57,7 @@ def test_rules_run_the_checkouts_package_from_any_working_directory(tmp_path):
     """Snakemake started in another folder (-d) with PYTHONPATH pointing elsewhere (as conda would clear it): the
     rule runs the copy's own src/, not the package installed in the environment."""
     workdir = copy_workflow(tmp_path / "checkout")
-    download = workdir / "src/trifecta/download.py"
+    download = workdir / "src/trifecta/operations/download.py"
     download.write_text(download.read_text().replace('print(f"{name}: ', 'print(f"the copy\'s {name}: '))
     elsewhere = tmp_path / "elsewhere"
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "nowhere")}

@@ -14,7 +14,7 @@ import yaml
 
 from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, fake_commands, job_counts, make_bin,
                                 planned_jobs, read_config, snakemake, write_config)
-from trifecta.analysis import paper
+from trifecta.planning import paper
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
 # datasets, FA/f, PEP/t and BP/d on five datasets, and SymBa ln/bn/none on the FCN for the figures; 3 seeds.
@@ -269,8 +269,8 @@ def test_edit_outside_any_stage_reruns_nothing(done):
 def test_display_text_reruns_nothing(done):
     """A --help string of a setting or of the train command: no rule's code."""
     workdir, bin_dir = done
-    for module, old, new in [("settings.py", '"training epochs"', '"epochs of training"'),
-                             ("train.py", 'help="dataset root"', 'help="the dataset root"')]:
+    for module, old, new in [("planning/settings.py", '"training epochs"', '"epochs of training"'),
+                             ("operations/train.py", 'help="dataset root"', 'help="the dataset root"')]:
         path = workdir / "src/trifecta" / module
         assert old in path.read_text()
         path.write_text(path.read_text().replace(old, new))
@@ -301,7 +301,7 @@ def rules_of(jobs) -> dict:
     ("analysis/figures.py", {"plot_figure": 5, **LINEAGE}),
     ("analysis/probe.py", {"probe_layers": 4, "merge_probes": 1, "plot_figure": 1, **LINEAGE}),  # and Figure 8
     ("analysis/weights.py", {"export_weights": 2, "plot_figure": 1, **LINEAGE}),  # and Figure 10
-    ("analysis/paper.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # declarations, labels
+    ("planning/paper.py", {**TABLES, "export_weights": 2, "plot_figure": 5, **LINEAGE}),  # declarations, labels
 ])
 def test_analysis_code_edit_reruns_what_it_makes(done, module, rules):
     workdir, bin_dir = done
@@ -386,7 +386,7 @@ def test_a_deleted_preflight_report_reruns_nothing_until_a_run_trains(done):
 
 
 def test_an_added_architecture_and_figure_are_planned(workflow_copy):
-    """docs/development.md's steps: an `Arch` in training/registry.py; a `Figure` in analysis/paper.py, its drawing
+    """docs/development.md's steps: an `Arch` in training/registry.py; a `Figure` in planning/paper.py, its drawing
     function in figures.py and its caption in workflow/report/figure.rst; then a runtime estimate and the figure's
     entry in the config. No edit of the schema or the rules."""
     workdir, bin_dir = workflow_copy
@@ -394,7 +394,7 @@ def test_an_added_architecture_and_figure_are_planned(workflow_copy):
     edits = [
         ("training/registry.py", '    Arch("t", False, (2000,) * 4),\n',
          '    Arch("t", False, (2000,) * 4),\n    Arch("w", False, (64, 64)),\n'),
-        ("analysis/paper.py", '    Figure("fig10",', '    Figure("fig11", "every layer\'s test accuracy, again"),\n    Figure("fig10",'),
+        ("planning/paper.py", '    Figure("fig10",', '    Figure("fig11", "every layer\'s test accuracy, again"),\n    Figure("fig10",'),
         ("analysis/figures.py", 'DRAW = {"fig1": accuracy_per_layer,', 'DRAW = {"fig11": accuracy_per_layer,\n        "fig1": accuracy_per_layer,'),
     ]
     for module, old, new in edits:

@@ -201,7 +201,7 @@ def test_a_workstation_runs_one_job_per_gpu(workflow_copy, tmp_path):
 CLAIM_AND_WAIT = """\
 import json, sys, time
 from pathlib import Path
-from trifecta import gpus
+from trifecta.operations import gpus
 
 if sys.argv[1] != "train":  # every other command is the real one
     from trifecta.real_cli import main

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from tests.workflow.smk import snakemake
-from trifecta.runs import Run
+from trifecta.planning.runs import Run
 from trifecta.training.config import resolved_recipe, settings_config
 
 # 100 epochs each: CIFAR-10 TFF/s and VFF/s, MNIST TFF/s.

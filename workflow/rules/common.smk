@@ -13,11 +13,12 @@ from snakemake.utils import validate
 # The torch-free modules of this checkout's package (names, settings, declarations, the grid, code hashes):
 # planning checks every run with the package's own validation and never imports torch.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from trifecta import runtimes  # noqa: E402
-from trifecta.analysis import paper  # noqa: E402
-from trifecta.grid import Grid, GridError, render_settings, schema_problem  # noqa: E402
-from trifecta.provenance import codehash, runcode  # noqa: E402
-from trifecta.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
+from trifecta.identity import codehash, runcode  # noqa: E402
+from trifecta.planning import paper, runtimes  # noqa: E402
+from trifecta.planning.grid import Grid, GridError  # noqa: E402
+from trifecta.planning.configfile import schema_problem  # noqa: E402
+from trifecta.training.config import render_settings  # noqa: E402
+from trifecta.planning.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
 from trifecta.training.registry import get_arch  # noqa: E402
 
 try:
@@ -137,7 +138,7 @@ def get_epoch_times():
 
 def get_train_runtime(wildcards, attempt):
     """SLURM --time, minutes: start-up + epochs x minutes per epoch (measured in the store with a margin, else the
-    config's estimate), times the attempt (a retry after a time limit gets longer); runtimes.py."""
+    config's estimate), times the attempt (a retry after a time limit gets longer); planning/runtimes.py."""
     return runtimes.train_minutes(GRID, get_run(wildcards), get_epoch_times(), attempt)
 
 

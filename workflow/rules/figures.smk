@@ -1,4 +1,4 @@
-# The paper's figures (declared in analysis/paper.py); one whose runs are not all in the grid is skipped, not failed.
+# The paper's figures (declared in planning/paper.py); one whose runs are not all in the grid is skipped, not failed.
 
 
 rule plot_figure:

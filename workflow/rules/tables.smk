@@ -1,4 +1,4 @@
-# The paper's tables (declared in analysis/paper.py) beside its values, one job per table (each waits only for its
+# The paper's tables (declared in planning/paper.py) beside its values, one job per table (each waits only for its
 # own runs), and the scorecard.
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.analysis.paper import KEY, PAPER_VALUES, QUOTED, layout, source
-from trifecta.runs import TRAIN_DIR, Run, run_id
+from trifecta.planning.paper import KEY, PAPER_VALUES, QUOTED, layout, source
+from trifecta.planning.runs import TRAIN_DIR, Run, run_id
 from trifecta.training.rundir import RECORD, SUMMARY, read_json
 
 

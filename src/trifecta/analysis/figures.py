@@ -26,11 +26,10 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-from trifecta.training.registry import get_arch  # noqa: E402
-
-from trifecta.analysis import paper  # noqa: E402
 from trifecta.analysis.cells import best_seed  # noqa: E402
-from trifecta.runs import run_id  # noqa: E402
+from trifecta.planning import paper  # noqa: E402
+from trifecta.planning.runs import run_id  # noqa: E402
+from trifecta.training.registry import get_arch  # noqa: E402
 
 LAYER_PALETTE = "viridis"
 ACC = "test accuracy (%)"

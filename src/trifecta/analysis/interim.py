@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from trifecta.analysis import aggregate, figures, tables
-from trifecta.analysis.paper import FIGURES, PAPER_VALUES
-from trifecta.runs import TRAIN_DIR, Run
+from trifecta.planning.paper import FIGURES, PAPER_VALUES
+from trifecta.planning.runs import TRAIN_DIR, Run
 from trifecta.training.rundir import SUMMARY
 
 

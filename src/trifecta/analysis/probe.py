@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trifecta.analysis import snapshot
-from trifecta.devices import add_device_options, device_from_options
+from trifecta.operations.devices import add_device_options, device_from_options
 from trifecta.training import data
 from trifecta.training.algorithms.ff import ff_net
 from trifecta.training.config import config_from_dict
@@ -35,7 +35,7 @@ from trifecta.training.evaluate import accuracy
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import check_combination, get_dataset, parse_ff_name
 
-from trifecta.runs import run_id
+from trifecta.planning.runs import run_id
 
 log = logging.getLogger("trifecta.probe")
 MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4 positions

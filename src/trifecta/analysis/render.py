@@ -4,7 +4,7 @@ import html
 
 import pandas as pd
 
-from trifecta.analysis.paper import CAPTIONS, MARKS
+from trifecta.planning.paper import CAPTIONS, MARKS
 from trifecta.analysis.scorecard import MARGIN, score, summary_line
 
 

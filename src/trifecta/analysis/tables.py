@@ -20,10 +20,10 @@ import pandas as pd
 
 from trifecta.analysis.aggregate import collect
 from trifecta.analysis.cells import build_tables, parse_configured, read_paper_values
-from trifecta.analysis.paper import CAPTIONS, PAPER_VALUES, TABLES
+from trifecta.planning.paper import CAPTIONS, PAPER_VALUES, TABLES
 from trifecta.analysis.render import to_html, to_latex, to_markdown
 from trifecta.analysis.scorecard import score
-from trifecta.runs import TRAIN_DIR, run_id
+from trifecta.planning.runs import TRAIN_DIR, run_id
 
 CSV_COLUMNS = ["table", "row", "column", "epoch", "dataset", "arch", "algo", "metric", "ours_mean", "ours_std",
                "n_seeds", "n_configured", "paper_mean", "paper_std", "diff", "verdict", "status", "reason", "stand_in",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from trifecta.analysis import snapshot
 from trifecta.analysis.cells import best_seed
-from trifecta.runs import run_id
+from trifecta.planning.runs import run_id
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:

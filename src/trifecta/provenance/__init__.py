@@ -1,1 +1,2 @@
-"""Where every number came from: code hashes, each run's record, the lineage, its audit and the RO-Crate."""
+"""Where every number came from, after the fact: the lineage of every table cell and figure, its audit and the
+RO-Crate."""

@@ -31,9 +31,10 @@ import pandas as pd
 
 from trifecta.analysis.cells import summarize
 from trifecta.analysis.snapshot import resolve_snapshot
-from trifecta.grid import Grid, GridError, identity_differences
-from trifecta.provenance.codehash import data_checksums, identity_sha256
-from trifecta.runs import Run
+from trifecta.planning.grid import Grid, GridError
+from trifecta.identity.codehash import identity_differences
+from trifecta.identity.codehash import data_checksums, identity_sha256
+from trifecta.planning.runs import Run
 from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
                                       sha256_file)
 

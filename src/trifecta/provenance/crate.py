@@ -29,7 +29,7 @@ from pathlib import Path
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-from trifecta.analysis.paper import DATASET_DESCRIPTIONS
+from trifecta.planning.paper import DATASET_DESCRIPTIONS
 from trifecta.training.rundir import FILES as RUN_FILES, RECORD, SUMMARY, read_json, sha256_file
 
 PROFILES = {"https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",  # the profile and those it extends

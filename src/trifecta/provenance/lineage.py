@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from trifecta.analysis.snapshot import resolve_snapshot
-from trifecta.provenance.codehash import command_hash
+from trifecta.identity.codehash import command_hash
 from trifecta.training.rundir import FILES as RUN_FILES, RECORD, read_json, sha256_file
 
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)

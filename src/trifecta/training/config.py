@@ -5,13 +5,14 @@ Defaults follow appendix C of the paper: Adam at 1e-3, 512 positives + 512 negat
 alpha = 4, FTL tau = 2; where the paper is silent, the authors' released code. A baseline's source may
 differ (registry.algorithm_defaults: e.g. PEPITA's batch size and rates); explicit settings always win.
 Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml. What each
-setting means is said in settings.py (display text stays out of the training code).
+setting means is said in planning/settings.py (display text stays out of the training code).
 
 Importable without torch: the workflow validates every grid entry with it while planning.
 """
 
 import dataclasses
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class ConfigError(ValueError):
 
 def _setting(default, **rules):
     """A dataclass field with its rules (minimum, exclusive_minimum, exclusive_maximum, choices): validate() checks
-    them, the config schema must state them (a test checks), and settings.py explains each setting."""
+    them, the config schema must state them (a test checks), and planning/settings.py explains each setting."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=rules)
     return field(default=default, metadata=rules)
@@ -193,6 +194,20 @@ def parse_value(key: str, raw):
         return parser(raw)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"setting {key}={raw!r} is malformed: {err}", key, raw, f"is malformed: {err}") from None
+
+
+def format_value(value) -> str:
+    """A setting's value as `--set key=VALUE` takes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value)
+    return str(value)
+
+
+def render_settings(settings: dict) -> str:
+    """`--set key=value` arguments, sorted so that the rule's params (and with them reruns) are stable."""
+    return " ".join(f"--set {shlex.quote(f'{k}={format_value(v)}')}" for k, v in sorted(settings.items()))
 
 
 def parse_overrides(overrides) -> dict:

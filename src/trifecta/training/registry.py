@@ -3,7 +3,7 @@
 
 The workflow reads this module while planning (no torch, no pandas). A name that is not here is an error that
 lists the names that are. Names for readers (labels, descriptions, the paper's columns) are in
-analysis/paper.py; where a run lives, in runs.py.
+planning/paper.py; where a run lives, in planning/runs.py.
 
 Adding a dataset: one `Dataset` entry below plus its loader in data.py (`LOADERS`). Adding an architecture: one
 `Arch` entry. Adding an algorithm: an FF variant needs nothing (its name is composed, see `parse_ff_name`); a
@@ -19,7 +19,7 @@ from pathlib import Path
 class Keyed(dict):
     """A table whose entries are keyed by a part of a run, `by`: "dataset", "arch", "algo" or "family" (run_keys).
     A run reads its own entry and no other, so its code identity holds that entry alone: adding or editing another
-    entry reruns none of its runs (provenance/runcode.py reads these tables from the source)."""
+    entry reruns none of its runs (identity/runcode.py reads these tables from the source)."""
 
     def __init__(self, by: str, entries: dict):
         super().__init__(entries)
@@ -151,7 +151,7 @@ class FFSpec:
 @dataclass(frozen=True)
 class Baseline:
     name: str
-    archs: tuple[str, ...]  # supported architectures (analysis/paper.py says why)
+    archs: tuple[str, ...]  # supported architectures (planning/paper.py says why)
     defaults: dict = field(default_factory=dict)  # settings of its source, under any explicit setting
     dataset_defaults: dict = field(default_factory=dict)  # dataset -> settings, over `defaults`
 

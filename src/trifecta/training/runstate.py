@@ -4,7 +4,7 @@ written last, metrics.json; resume, divergence and signals.
 Everything a run writes belongs to its identity (dataset, architecture, algorithm, seed, settings, training
 code, data): the store folder is named by the identity's hash, so a changed setting never resumes from another
 identity's state. Each time the record or an evaluation is written, `show` is told which files changed (the
-run directory shows them: train.py).
+run directory shows them: operations/train.py).
 
 A run that starts again resumes from its identity's newest resume checkpoint that verifies, and its logs are
 cut back to that epoch; with none (none written yet, every one corrupt) it starts at epoch 0 with empty logs.
@@ -77,7 +77,7 @@ class StopRequest:
 # ---- The run ----
 
 class RunState:
-    """The store folder of one run's identity (spec: a RunSpec of train.py); `show(names)` is told when
+    """The store folder of one run's identity (spec: a RunSpec of operations/train.py); `show(names)` is told when
     files the run directory shows while the run trains (LIVE) have changed."""
 
     def __init__(self, spec, store: Path, show=lambda names: None):

@@ -7,7 +7,7 @@ eval.csv and ensemble.csv while it trains and every file, metrics.json last, onc
 whose store holds a complete run is shown again without training (a reverted setting, a lost run directory).
 
 One process at a time per run directory and per identity: `trifecta train` holds a lease on both for its whole
-run (lease.py); a second copy of the job (a restarted workflow resubmits running jobs) waits, names
+run (operations/lease.py); a second copy of the job (a restarted workflow resubmits running jobs) waits, names
 the holder and then finishes from the first one's results.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from trifecta import gpus, selftest
-from trifecta import store as run_store
-from trifecta.analysis.paper import ARCH_LABELS
-from trifecta.devices import add_device_options, claim_gpus, device_name
-from trifecta.lease import Lease, LeaseWaitStopped, enabled as lease_enabled
-from trifecta.provenance import codehash, runcode
-from trifecta.provenance import record as provenance
-from trifecta.runs import Run
-from trifecta.settings import settings_help
+from trifecta.operations import gpus, selftest
+from trifecta.operations import store as run_store
+from trifecta.planning.paper import ARCH_LABELS
+from trifecta.operations.devices import add_device_options, claim_gpus, device_name
+from trifecta.operations.lease import Lease, LeaseWaitStopped, enabled as lease_enabled
+from trifecta.identity import codehash, runcode
+from trifecta.operations import record as provenance
+from trifecta.planning.runs import Run
+from trifecta.planning.settings import settings_help
 from trifecta.training.config import TrainConfig, build_config, resolved_recipe
 from trifecta.training.loop import train_run
 from trifecta.training.recipe import resolve_device
@@ -167,7 +167,7 @@ def train(spec: RunSpec) -> dict:
 
 
 def facts(spec: RunSpec, trainer) -> dict:
-    """Where and with what the run executes, for its record (provenance/record.py), and whether leases held it."""
+    """Where and with what the run executes, for its record (operations/record.py), and whether leases held it."""
     record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic, code=spec.code,
                                    config_file=spec.config_file,
                                    data_checksums=spec.identity["data"],

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from trifecta.devices import add_device_options, device_from_options
-from trifecta.lease import Lease
-from trifecta.provenance import record as provenance
-from trifecta.provenance.codehash import command_hash
+from trifecta.operations.devices import add_device_options, device_from_options
+from trifecta.operations.lease import Lease
+from trifecta.operations import record as provenance
+from trifecta.identity.codehash import command_hash
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.config import TrainConfig
@@ -38,7 +38,7 @@ from trifecta.training.registry import get_dataset
 from trifecta.training.rundir import write_atomic
 
 FAMILIES = [("tff", "s"), ("vff", "d"), ("bp", "d"), ("fa", "f"), ("pep", "t")]
-CODE = "selftest.py"  # the report holds the hash of this module and all it imports: the training code it tested
+CODE = "operations/selftest.py"  # the report holds the hash of this module and all it imports: the training code it tested
 CIFAR10 = get_dataset("cifar10")
 STEPS = 8  # on one repeated batch: enough for every family's loss to fall at its default rate
 SCORE_RTOL, SCORE_ATOL, ARGMAX_AGREEMENT = 0.05, 1e-3, 0.9  # bf16 keeps ~3 significant digits

@@ -20,7 +20,7 @@ The summary counts states and gives device-hours (GPU and CPU epochs together, t
 the sum of measured epoch times; left = per unfinished grid run, remaining epochs x its mean epoch time or, with
 none measured, the mean of complete runs of the same dataset and architecture. It also gives the grid's time
 requests: the sum of the first attempts' SLURM --time of the unfinished grid runs, as the workflow plans them
-from the epoch times in the config's store_dir (runtimes.py), counted by where they come from, and the hours the
+from the epoch times in the config's store_dir (planning/runtimes.py), counted by where they come from, and the hours the
 complete grid runs measured. Reads run.json and eval.csv only (never steps.csv), imports neither torch nor pandas.
 """
 
@@ -31,10 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-from trifecta import runtimes
-from trifecta.grid import Grid, GridError, identity_differences, load_config
-from trifecta.runs import TRAIN_DIR, Run
-from trifecta.settings import format_duration as duration
+from trifecta.planning import runtimes
+from trifecta.planning.grid import Grid, GridError
+from trifecta.planning.configfile import load_config
+from trifecta.identity.codehash import identity_differences
+from trifecta.planning.runs import TRAIN_DIR, Run
+from trifecta.planning.settings import format_duration as duration
 from trifecta.training.config import TrainConfig, config_from_dict, resolved_recipe
 from trifecta.training.rundir import EVAL, RECORD, SUMMARY, read_json, read_rows
 

@@ -29,12 +29,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from trifecta.provenance.codehash import PACKAGE_DIR
-from trifecta.provenance.pysource import ClassInfo, Definition, Module, Table, references, relpath_of, dotted_name
+from trifecta.identity.codehash import PACKAGE_DIR
+from trifecta.identity.pysource import ClassInfo, Definition, Module, Table, references, relpath_of, dotted_name
 from trifecta.training.registry import run_keys
 
 TRAINING = "training/"
-ROOTS = (("train.py", "train"), ("train.py", "RunSpec"))  # what `trifecta train` runs for one run
+ROOTS = (("operations/train.py", "train"), ("operations/train.py", "RunSpec"))  # what `trifecta train` runs for one run
 
 
 @dataclass(frozen=True)

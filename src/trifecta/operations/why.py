@@ -21,12 +21,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from trifecta import store as run_store
-from trifecta.grid import Grid, GridError, identity_differences, load_config
-from trifecta.provenance.codehash import data_checksums, identity_sha256
-from trifecta.provenance.runcode import run_code
-from trifecta.runs import TRAIN_DIR, Run
-from trifecta.status import run_dirs
+from trifecta.operations import store as run_store
+from trifecta.planning.grid import Grid, GridError
+from trifecta.planning.configfile import load_config
+from trifecta.identity.codehash import identity_differences
+from trifecta.identity.codehash import data_checksums, identity_sha256
+from trifecta.identity.runcode import run_code
+from trifecta.planning.runs import TRAIN_DIR, Run
+from trifecta.operations.status import run_dirs
 from trifecta.training.config import config_from_dict
 from trifecta.training.registry import DatasetError
 from trifecta.training.rundir import RECORD, SUMMARY, read_json

@@ -1,10 +1,10 @@
 """The device options every command that computes takes (--device, --gpus, --slots-per-gpu, --threads), and what
-they mean for a job: its torch threads, the GPUs it takes of its own outside SLURM (gpus.py), its device.
+they mean for a job: its torch threads, the GPUs it takes of its own outside SLURM (operations/gpus.py), its device.
 """
 
 import torch
 
-from trifecta import gpus
+from trifecta.operations import gpus
 from trifecta.training.recipe import resolve_device
 
 

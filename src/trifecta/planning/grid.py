@@ -5,38 +5,23 @@
     grid.settings(run)                       # that run's resolved TrainConfig
 
 The workflow (workflow/rules/common.smk), `trifecta status`, the audit and the GPU-hour benchmark read the grid
-here, so a run's settings and the checks of the `probe:`, `figures:` and `tables:` blocks have one home.
+here, so a run's settings and the checks of the `probe:`, `figures:` and `tables:` blocks have one home. Reading
+config files: configfile.py.
 """
 
 import itertools
 import json
-import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from trifecta.analysis.paper import BASELINE_NOTES, FIGURES, TABLES
-from trifecta.provenance.runcode import run_code
-from trifecta.runs import Run
-from trifecta.training.config import ConfigError, TrainConfig, resolved_recipe, settings_config, yaml_problem
+from trifecta.identity.runcode import run_code
+from trifecta.planning.paper import BASELINE_NOTES, FIGURES, TABLES
+from trifecta.planning.runs import Run
+from trifecta.training.config import ConfigError, TrainConfig, render_settings, resolved_recipe, settings_config
 from trifecta.training.registry import canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
 
 
 class GridError(ValueError):
     """The config's grid, probe or figures block cannot be run as written."""
-
-
-def format_value(value) -> str:
-    """A setting's value as `--set key=VALUE` takes it."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value)
-    return str(value)
-
-
-def render_settings(settings: dict) -> str:
-    """`--set key=value` arguments, sorted so that the rule's params (and with them reruns) are stable."""
-    return " ".join(f"--set {shlex.quote(f'{k}={format_value(v)}')}" for k, v in sorted(settings.items()))
 
 
 @dataclass
@@ -149,7 +134,7 @@ class Grid:
                 continue
             if name not in FIGURES:
                 raise GridError(f"config: figures.{name}: no such figure; the paper's are {', '.join(FIGURES)} "
-                                "(analysis/paper.py)")
+                                "(planning/paper.py)")
             _check_names(f"figures.{name}", spec)
             extra = sorted(set(spec) - {"dataset", "arch", "algos", *FIGURES[name].options})
             if extra:
@@ -181,7 +166,7 @@ class Grid:
         for name in self.config.get("tables", {}).get("stand_in", {}):
             if name not in TABLES:
                 raise GridError(f"config: tables.stand_in.{name}: no such table; the paper's are "
-                                f"{', '.join(TABLES)} (analysis/paper.py)")
+                                f"{', '.join(TABLES)} (planning/paper.py)")
 
     def _check_resources(self) -> None:
         """Every architecture of the grid has a runtime estimate (or each of its entries has its own)."""
@@ -192,72 +177,6 @@ class Grid:
             if run.arch not in minutes and "minutes_per_epoch" not in entry.get("resources", {}):
                 raise GridError(f"config: resources.minutes_per_epoch has no estimate for architecture '{run.arch}' "
                                 f"(run {run.id}, grid entry '{entry['name']}'); add `{run.arch}: MINUTES` there")
-
-
-def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, object, object]]:
-    """(what, recorded, expected) for each part of a run's recorded identity that differs from `expected`: the run's
-    names, each setting (`settings.KEY`), the training code, the recipe (`recipe.KEY`) and each data file
-    (`data.FILE`) where `expected` has them. A part missing on one side counts as a difference (recorded or
-    expected None)."""
-    diffs = [(key, recorded.get(key), expected[key]) for key in ("dataset", "arch", "algo", "seed", "training_code")
-             if key in expected and recorded.get(key) != expected[key]]
-    parts = [("settings", "config")] + [(key, key) for key in ("recipe", "data") if key in expected]
-    for label, key in parts:
-        mine, theirs = recorded.get(key) or {}, expected[key]
-        diffs += [(f"{label}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
-                  if mine.get(k) != theirs.get(k)]
-    return diffs
-
-
-# ---- Config files ----
-
-def load_config(paths) -> dict:
-    """config.yaml and `--configfile` overlays merged by Snakemake's own merge (a mapping key by key, anything
-    else, e.g. the list `runs`, replaced whole), for commands that read a workflow's config outside Snakemake."""
-    import yaml
-    from snakemake.utils import update_config
-
-    config = {}
-    for path in paths:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as err:
-            raise GridError(f"{path}: {err}") from None
-        except yaml.YAMLError as err:
-            raise GridError(yaml_problem(path, err)) from None
-        if not isinstance(loaded, dict):
-            raise GridError(f"{path}: not a YAML mapping of config keys")
-        update_config(config, loaded)
-    return config
-
-
-# ---- Config file against its schema, in a few lines ----
-
-def schema_problem(config: dict, schema_path: Path) -> str | None:
-    """The first schema violation as `config: KEY.PATH: what is wrong (allowed: ...)`, or None."""
-    import jsonschema  # Snakemake's dependency; only planning needs it
-    import yaml
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
-    if error is None:
-        return None
-    path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path).replace(".[", "[")
-    allowed = ""
-    if error.validator == "enum":
-        allowed = ", ".join(map(str, error.validator_value))
-    elif error.validator == "additionalProperties":
-        allowed = ", ".join(sorted(error.schema.get("properties", {})))
-    elif error.validator == "pattern":
-        allowed = f"names matching {error.validator_value}"
-    elif error.validator == "required":
-        allowed = ", ".join(error.validator_value)
-    hint = f" (allowed: {allowed})" if allowed else ""
-    where = path or "top level"
-    if len(error.absolute_path) > 1 and error.absolute_path[0] == "runs":  # name the grid entry
-        entry = config["runs"][error.absolute_path[1]]
-        where += f" (grid entry '{entry.get('name')}')" if isinstance(entry, dict) else ""
-    return f"config: {where}: {error.message}{hint}"
 
 
 def _check_names(block: str, spec: dict) -> None:

@@ -159,3 +159,18 @@ def data_checksums(name: str, data_dir: Path) -> dict[str, str]:
 def identity_sha256(identity: dict) -> str:
     """Short hash of a run's identity (what determines its results); names its checkpoint folder."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, object, object]]:
+    """(what, recorded, expected) for each part of a run's recorded identity that differs from `expected`: the run's
+    names, each setting (`settings.KEY`), the training code, the recipe (`recipe.KEY`) and each data file
+    (`data.FILE`) where `expected` has them. A part missing on one side counts as a difference (recorded or
+    expected None)."""
+    diffs = [(key, recorded.get(key), expected[key]) for key in ("dataset", "arch", "algo", "seed", "training_code")
+             if key in expected and recorded.get(key) != expected[key]]
+    parts = [("settings", "config")] + [(key, key) for key in ("recipe", "data") if key in expected]
+    for label, key in parts:
+        mine, theirs = recorded.get(key) or {}, expected[key]
+        diffs += [(f"{label}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
+                  if mine.get(k) != theirs.get(k)]
+    return diffs

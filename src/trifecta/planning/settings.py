@@ -5,8 +5,7 @@ status` shows. No torch. No rule's command imports this module: editing a help t
 
 import dataclasses
 
-from trifecta.grid import format_value
-from trifecta.training.config import FIELDS
+from trifecta.training.config import FIELDS, format_value
 from trifecta.training.registry import BASELINES
 
 HELP = {

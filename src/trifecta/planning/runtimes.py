@@ -19,8 +19,8 @@ rounded up: a retry after a time limit asks for more and resumes from the checkp
 import math
 from pathlib import Path
 
-from trifecta.grid import Grid
-from trifecta.runs import Run
+from trifecta.planning.grid import Grid
+from trifecta.planning.runs import Run
 from trifecta.training.config import resolved_recipe
 from trifecta.training.registry import get_dataset
 from trifecta.training.rundir import RECORD, SUMMARY, read_json

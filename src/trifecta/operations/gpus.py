@@ -4,7 +4,7 @@
 
 `snakemake --resources gpu=K` starts K GPU jobs at once and tells none which GPU to use: all land on cuda:0.
 Here a job given k GPUs flocks one slot on each of k distinct devices (slot 0 of every device first, so jobs
-spread out before they double up), holds them for life, freed by the OS on any exit as in lease.py, and sets
+spread out before they double up), holds them for life, freed by the OS on any exit as in operations/lease.py, and sets
 CUDA_VISIBLE_DEVICES. The slots are lock files in a pool all users share (TRIFECTA_GPU_POOL, else
 /tmp/trifecta-gpu-slots). Devices: CUDA_VISIBLE_DEVICES's indices or UUIDs (one form per machine, else a GPU
 has two sets of slots), else nvidia-smi's. Under SLURM nothing happens: the scheduler chose the devices.
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trifecta.lease import describe as describe_holder, holder
+from trifecta.operations.lease import describe as describe_holder, holder
 
 log = logging.getLogger("trifecta.gpus")
 POLL_S = 5.0  # seconds between attempts while the slots are taken

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torchvision
 
-from trifecta.provenance.codehash import git_state, source_hash
+from trifecta.identity.codehash import git_state, source_hash
 from trifecta.training.rundir import sha256_file, write_atomic
 
 
@@ -90,7 +90,7 @@ def run_record(*, recipe, deterministic: bool, data_checksums: dict, code, envir
         "environment": environment(environment_dir),
         "device": {"type": device.type, "name": device_name(device)},
         "gpu": gpu_facts(device),
-        "gpu_slots": gpu_slots,  # the devices this job took on a machine without SLURM (gpus.py)
+        "gpu_slots": gpu_slots,  # the devices this job took on a machine without SLURM (operations/gpus.py)
         "host": host(),
         "slurm_job_id": slurm_job_id(),
         "numerics": recipe.describe(),

