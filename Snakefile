@@ -1,6 +1,7 @@
 """The Trifecta reproduction: `snakemake --profile slurm` (cluster) or see the README for the CPU example."""
 
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -8,10 +9,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# Every rule runs `python -m trifecta.cli COMMAND` of this checkout's src/, whatever environment (the venv, a
-# conda env of --sdm conda, wherever its prefix) or working directory runs it: Snakemake clears PYTHONPATH inside
-# conda envs, so each shell command sets it. Not a rerun trigger: a moved checkout reruns nothing.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(Path(workflow.basedir) / 'src'))}; ")
+# This checkout's package, one way for both: planning imports its torch-free modules from here (the rule files),
+# and every rule runs `python -m trifecta.cli COMMAND` from here, whatever environment (the venv, a conda env of
+# --sdm conda, wherever its prefix) or working directory runs it: Snakemake clears PYTHONPATH inside conda envs,
+# so each shell command sets it. Not a rerun trigger: a moved checkout reruns nothing.
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(SRC))}; ")
 
 
 configfile: Path(workflow.basedir) / "config.yaml"  # the paper's grid, also when run with -d elsewhere
@@ -24,7 +28,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preflight.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/collect.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/interim.smk"
 include: "workflow/rules/probe.smk"
@@ -38,12 +42,12 @@ rule all:
     default_target: True
     input:
         get_final_output(),
-    params:
-        check=get_results_check(),
     log:
         "logs/check_results.log",
     localrule: True
     conda:
         "envs/torch.yaml"
+    params:
+        check=get_results_check(),
     shell:
         "{params.check} 2>&1 | tee {log}"

@@ -8,7 +8,8 @@ margin, else the config's estimates), per grid entry with the count of requests 
 
 Needed: epoch times come from `benchmarks/epoch_time.py --json FILE` run on the target GPU (keys
 train_epoch_s_tff_s, eval_s_tff_s, train_epoch_s_tff_d, eval_s_tff_d, train_epoch_s_bp_d); without a file,
-the figures measured for a GPU-resident bf16 pipeline on one H200 (issue 7) are used. A run costs
+the figures of a GPU-resident bf16 pipeline measured on one H200 on 2026-11-26, outside this repository
+(an earlier design of the step), are used. A run costs
 epochs x train epoch x (training images / 50,000) + evaluations x eval time x (test images / 10,000) x
 (classes / 10); the grid and each run's settings come from trifecta.planning.grid, the datasets' sizes from the
 registry. FCN, tiny-network and PEPITA epochs are not benchmarked: they are estimated from the FLOP
@@ -25,7 +26,8 @@ from trifecta.planning.grid import Grid
 from trifecta.planning.configfile import load_config
 from trifecta.training.registry import BASELINES, get_dataset
 
-# Seconds on one H200 with data and augmentation on the GPU (issue 7's table, an earlier design of the step).
+# Seconds on one H200 with data and augmentation on the GPU (measured 2026-11-26 outside this repository, an
+# earlier design of the step; no GPU has run this repository yet).
 H200_SECONDS = {"train_epoch_s_tff_s": 0.86, "eval_s_tff_s": 0.34, "train_epoch_s_tff_d": 1.53,
                 "eval_s_tff_d": 0.64, "train_epoch_s_bp_d": 0.76}
 # Estimated (train epoch, eval) seconds of the unbenchmarked networks: the FCN has ~1/10 of the shallow CNN's
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     grid = Grid.from_config(load_config([args.config, *args.overlay]))
     times = dict(H200_SECONDS)
-    source = "H200 figures of issue 7"
+    source = "H200 figures of 2026-11-26 (an earlier design, measured outside this repository)"
     if args.epoch_times:
         measured = json.loads(args.epoch_times.read_text())
         times.update({k: measured[k] for k in H200_SECONDS if k in measured})

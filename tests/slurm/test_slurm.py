@@ -185,7 +185,7 @@ def test_training_jobs_go_through_slurm_and_equal_a_local_run(tmp_path):
     for run in runs:  # each run's provenance names the SLURM job it trained in
         assert read_json(workdir / RUN_DIR.format(*run) / "run.json")["slurm_job_id"] == job_of[train_comment(*run)]
     # Downloads, aggregation and tables ran on the submitting machine: no SLURM job of theirs exists.
-    for rule in ("download_data", "aggregate_runs", "make_table", "make_scorecard"):
+    for rule in ("download_data", "collect_runs", "make_table", "make_scorecard"):
         assert f"localrule {rule}:" in output, rule
 
     local = workflow(tmp_path / "local", {**config, "preflight": {"activate": False}})

@@ -10,7 +10,7 @@ import pytest
 from trifecta.identity import codehash, runcode
 
 COMMANDS = ("analysis/tables.py", "analysis/figures.py", "analysis/probe.py", "analysis/weights.py",
-            "analysis/aggregate.py", "analysis/interim.py", "provenance/lineage.py", "provenance/audit.py",
+            "analysis/collect.py", "analysis/interim.py", "provenance/lineage.py", "provenance/audit.py",
             "provenance/crate.py", "operations/selftest.py")
 
 
@@ -63,9 +63,12 @@ def test_a_commands_code_is_what_its_module_imports():
     (append("analysis/cells.py"), {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py",
                                    "analysis/interim.py", "provenance/audit.py"}),
     (append("analysis/figures.py"), {"analysis/figures.py", "analysis/interim.py"}),
-    (append("cli.py"), set()), (append("identity/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "operations/selftest.py"}),
-    # display text: a --help string and a figure's label retrain nothing
-    (replace("planning/settings.py", '"training epochs"', '"epochs of training"'), set()),
+    (append("cli.py"), set()),
+    (append("identity/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "provenance/crate.py",
+                                      "operations/selftest.py"}),
+    # display text: a help= string (a setting's declaration, a command's option) and a figure's label retrain nothing
+    (replace("training/config.py", 'help="training epochs"', 'help="epochs of training"'), set()),
+    (replace("analysis/probe.py", '"hidden ReLU units of the probe', '"units of the hidden layer'), set()),
     (replace("operations/train.py", 'help="dataset root"', 'help="the dataset root"'), set()),
     (replace("planning/paper.py", '"shallow CNN (s)"', '"shallow network (s)"'),
      {"analysis/tables.py", "analysis/figures.py", "analysis/weights.py", "analysis/interim.py", "provenance/audit.py",
@@ -86,6 +89,16 @@ def test_comments_blank_lines_and_docstrings_change_no_hash(package):
         path.write_text(text + "\n\n# the end\n")
     assert hashes(copy) == before
     assert copy.source_hash() != codehash.source_hash()  # provenance still sees every byte
+
+
+def test_only_a_help_keywords_string_is_display_text(package):
+    """`help="..."` is ignored like a docstring; any other string, or a help that is not a plain string, counts."""
+    folder, copy = package
+    option = 'p.add_argument("--hidden", type=int'
+    assert changed_by(folder, copy, replace("analysis/probe.py", option, option + ', metavar="N"')) == {
+        "analysis/probe.py"}
+    assert changed_by(folder, copy, replace("analysis/probe.py", 'help="hidden ReLU units of the probe',
+                                            'help=HIDDEN + "')) == {"analysis/probe.py"}
 
 
 def test_a_new_module_imported_by_a_command_joins_its_code(package):
@@ -122,7 +135,7 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
 # modules: the training folder holds what runs compute with, and nothing that only displays or plans.
 TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "FILES", "read_json",
                                  "sha256_file", "LIVE", "OWN_STORE", "run_keys", "continues", "continue_from",
-                                 "format_value", "render_settings",
+                                 "format_value", "render_settings", "weight_key",
                                  "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from trifecta.planning.settings import settings_help
-from trifecta.training.config import ConfigError, TrainConfig, build_config, config_from_dict
+from trifecta.training.config import FIELDS, ConfigError, TrainConfig, build_config, config_from_dict
 
 
 def test_defaults_follow_appendix_c():
@@ -70,6 +70,17 @@ def test_help_lists_every_setting_with_its_default():
         assert f"  {f.name}=" in text
     assert "batch_size=512 " in text and "init=pytorch " in text and "eval_epochs=None " in text
     assert "pep: batch_size=64 lr_schedule=0:0.01,60:0.001,90:0.0001 augment=false" in text
+
+
+def test_an_unknown_setting_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        build_config(overrides=["lr=0.1"])
+    assert err.value.why == f"no such setting; valid settings: {', '.join(sorted(FIELDS))}"
+
+
+def test_the_numeric_recipes_are_the_precision_settings_choices():
+    from trifecta.training.recipe import PRECISIONS
+    assert PRECISIONS == FIELDS["precision"].metadata["rules"]["choices"] == ("auto", "bf16", "fp16", "fp32")
 
 
 @pytest.mark.parametrize("override,message", [

@@ -49,7 +49,6 @@ def write_run(algo: str, seed: int) -> str:
     listing.write_text("torch==2.4.1\n")
     record = {**summary["identity"], "identity_sha256": summary["identity_sha256"], "status": "complete",
               "git": {"commit": "c" * 40, "dirty": False}, "source_sha256": "5e" * 32,
-              "training_code_sha256": summary["identity"]["training_code"], "data_sha256": DATA,
               "versions": {"python": "3.11.7", "torch": "2.4.1", "cuda": None}, "device": {"type": "cpu", "name": "x"},
               "host": "node1", "slurm_job_id": "42", "started": "2025-01-01T10:00:00+00:00",
               "finished": "2025-01-01T11:00:00+00:00", "store": str(store),
@@ -161,7 +160,7 @@ def test_tables_figures_probes_and_every_file_with_its_hash(results):
     files = [e for e in g.values() if "File" in e["@type"] and e["@id"] != "../Snakefile"]
     assert files and all(len(e["sha256"]) == 64 for e in files)
     assert g["../Snakefile"]["version"] == "c" * 40 and g["./"]["mainEntity"] == {"@id": "../Snakefile"}
-    assert set(ids(g["#snakemake-run"]["object"])) == {f"#control/{rule}" for rule in crate.STEPS}
+    assert set(ids(g["#snakemake-run"]["object"])) == {f"#control/{rule}" for rule in crate.RULES}
 
 
 def test_a_run_without_its_record_is_named(results):

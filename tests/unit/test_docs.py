@@ -4,7 +4,7 @@ second), links that resolve, every output column documented, and no working note
 import re
 from pathlib import Path
 
-from trifecta.analysis import aggregate, probe, tables
+from trifecta.analysis import collect, probe, tables
 from trifecta.training import rundir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +39,8 @@ def test_every_relative_link_resolves():
 
 def test_every_column_of_the_outputs_is_documented():
     text = (REPO / "docs/output.md").read_text()
-    columns = {*rundir.STEP_KEYS, *rundir.EVAL_COLUMNS, *rundir.ENSEMBLE_COLUMNS, *aggregate.RUN_COLUMNS,
-               *aggregate.LAYER_COLUMNS, *tables.CSV_COLUMNS, *probe.COLUMNS}
+    columns = {*rundir.STEP_KEYS, *rundir.EVAL_COLUMNS, *rundir.ENSEMBLE_COLUMNS, *collect.RUN_COLUMNS,
+               *collect.LAYER_COLUMNS, *tables.CSV_COLUMNS, *probe.PROBE_COLUMNS}
     assert not {c for c in columns if c not in text}
     assert all(name in text for name in rundir.FILES)
 

@@ -6,6 +6,7 @@ import yaml
 from tests.workflow.smk import REPO
 from trifecta.planning.grid import Grid, GridError
 from trifecta.planning.configfile import load_config, schema_problem
+from trifecta.planning.paper import FIGURES
 from trifecta.training.config import render_settings
 from trifecta.planning.runs import Run
 
@@ -33,7 +34,7 @@ def test_the_paper_grid():
     pep = grid.settings(Run("mnist", "t", "pep", 0))
     assert (pep.batch_size, pep.lr_at(0), pep.augment) == (64, 0.1, False)  # PEPITA's own defaults, MNIST rates
     assert [r.seed for r in grid.select(dataset="cifar10", arch="f", algo="symba-bn")] == [0, 1, 2]
-    assert len(grid.figure_runs("fig8")) == 9 and grid.figure_runs("fig11") is None
+    assert len(grid.figure_job("fig8").runs) == 9 and grid.figure_job("fig11") is None
 
 
 def test_load_config_merges_as_snakemake(tmp_path):
@@ -64,6 +65,15 @@ def test_load_config_merges_as_snakemake(tmp_path):
     (with_runs(entry(), figures={"activate": True, "fig10": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
                                                              "epoch": 5}}),
      "figures.fig10: epoch 5 is not in snapshot_epochs [10] of run mnist5k/s/tff/seed0"),
+    (with_runs(entry(), figures={"activate": True, "fig10": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
+                                                             "clamp": -1}}),
+     "config: figures.fig10.clamp: -1: must be a positive number"),
+    (with_runs(entry(), figures={"activate": True, "fig6": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
+                                                            "epochs": 10}}),
+     "config: figures.fig6.epochs: 10: must be a list of positive whole numbers"),
+    (with_runs(entry(), figures={"activate": False, "fig1": {"dataset": "mnist5k", "arch": "s", "algos": ["tff"],
+                                                             "epoch": 10}}),
+     "config: figures.fig1.epoch: fig1 takes no such option (it takes: none)"),
 ])
 def test_a_run_that_cannot_run_is_named(config, message):
     with pytest.raises(GridError) as err:
@@ -73,8 +83,13 @@ def test_a_run_that_cannot_run_is_named(config, message):
 
 def test_schema_problems_name_the_key_and_what_is_allowed():
     config = with_runs(entry(init="he"))
-    assert schema_problem(config, SCHEMA) == ("config: runs[0].settings.init (grid entry 'e'): 'he' is not one of "
-                                              "['pytorch', 'kaiming_relu'] (allowed: pytorch, kaiming_relu)")
+    assert schema_problem(config, SCHEMA) is None  # settings are the package's to check
+    assert "settings.init = 'he': must be one of pytorch, kaiming_relu" in str(
+        pytest.raises(GridError, Grid.from_config, config).value)
+    config["runs"][0]["name"] = "Bad Name"
+    assert schema_problem(config, SCHEMA).startswith("config: runs[0].name (grid entry 'Bad Name'): 'Bad Name' does "
+                                                     "not match")
+    config["runs"][0]["name"] = "e"
     del config["probe"]
     assert "config: top level: 'probe' is a required property" in schema_problem(config, SCHEMA)
     assert schema_problem(paper_config(), SCHEMA) is None
@@ -99,12 +114,12 @@ def check(config) -> str:
 
 
 @pytest.mark.parametrize("edit, named", [
-    (lambda c: c["runs"][0]["settings"].update(epoch=5), "'epoch' was unexpected"),
+    (lambda c: c["runs"][0]["settings"].update(epoch=5), "settings.epoch = 5: no such setting; valid settings: alpha,"),
     (lambda c: c["runs"][0].update(seed=[0]), "'seed' was unexpected"),
     (lambda c: c["resources"].update(gpus=1), "'gpus' was unexpected"),
     (lambda c: c["runs"][0].update(datasets=["cifar11"]), "unknown dataset 'cifar11'; choose one of: mnist, fmnist"),
-    (lambda c: c["runs"][0]["settings"].update(epochs=0), "0 is less than the minimum of 1"),
-    (lambda c: c["runs"][0]["settings"].update(lr_schedule="1e-3"), "'1e-3' does not match"),
+    (lambda c: c["runs"][0]["settings"].update(epochs=0), "settings.epochs = 0: must be >= 1"),
+    (lambda c: c["runs"][0]["settings"].update(lr_schedule="1e-3"), "settings.lr_schedule = '1e-3': is malformed"),
     (lambda c: c["runs"][0].update(algos=["symba-xx"]), "unknown algorithm 'symba-xx'; use a preset"),
     (lambda c: c["probe"].update(arch="x"), "config: probe: unknown architecture 'x'; choose one of: s, d, f, t"),
     (lambda c: c.pop("probe"), "'probe' is a required property"),
@@ -137,6 +152,34 @@ def test_a_figure_or_probe_entry_that_plans_nothing_says_so_in_one_line():
         "probe: no run of mnist5k/f with algos symba-ln is in the grid: no probes, no Figure 8",
         "figures.fig3: no run of mnist5k/d/tff in the grid: not drawn",
         "figures.fig1: no run of mnist5k/s/symba-bn in the grid: not drawn"]
+
+
+def test_a_figures_job_is_its_entry_with_the_declared_defaults():
+    """One translation of a figure's entry (planning/figurejob.py): its runs, options (a default where the entry
+    leaves one out), data files and command options, for the rules and interim alike."""
+    config = paper_config()
+    algos = ["symba-ln", "symba-bn", "symba-none"]
+    job = Grid.from_config(config).figure_job("fig10")
+    weights = [f"results/weights/fig10/{algo}.npz" for algo in algos]
+    assert [run.id for run in job.runs[:2]] == ["cifar10/f/symba-ln/seed0", "cifar10/f/symba-ln/seed1"]
+    assert job.args() == {"dataset": "cifar10", "arch": "f", "algos": algos, "show-layers": [6], "epoch": 100,
+                          "clamp": 0.3, "weights": weights}
+    assert job.export_args() == {"dataset": "cifar10", "arch": "f", "layer": 6, "epoch": 100}
+    for key in ("layers", "epoch", "clamp"):
+        del config["figures"]["fig10"][key]
+    config["figures"]["fig6"]["epochs"] = None
+    grid = Grid.from_config(config)
+    job = grid.figure_job("fig10")
+    assert job.options == {"layers": [], "epoch": None, "clamp": 0.3}  # declared once, in planning/paper.py
+    assert job.export_args() == {"dataset": "cifar10", "arch": "f", "layer": 6, "epoch": None}  # f's last layer
+    assert grid.figure_job("fig6").args() == {"dataset": "cifar10", "arch": "d", "algos": ["tff"], "epochs": []}
+    assert grid.figure_job("fig3").inputs == {"epoch-means": "results/figures/data/fig3.epochs.csv",
+                                              "steps": "results/figures/data/fig3.steps.csv"}
+    assert grid.figure_job("fig8") is not None
+    config["probe"]["activate"] = False  # Figure 8 draws probes: without them, no job
+    assert Grid.from_config(config).figure_job("fig8") is None
+    config["figures"]["activate"] = False
+    assert [name for name in FIGURES if Grid.from_config(config).figure_job(name)] == []
 
 
 def test_a_yaml_syntax_error_in_a_config_file_names_its_line(tmp_path):

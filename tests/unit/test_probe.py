@@ -10,6 +10,7 @@ import torch
 from trifecta.analysis import probe, weights
 from trifecta.analysis.probe import layer_features
 from trifecta.operations.train import RunSpec, train
+from trifecta.planning.probing import PROBE_DEFAULTS
 from trifecta.training import data
 from trifecta.training.config import build_config
 from trifecta.training.recipe import Recipe
@@ -42,6 +43,11 @@ def test_neutral_label_features(run_dir):
         for layer in net.layers[:3]:
             h = layer(h)
     assert torch.allclose(feats, h, atol=1e-5)
+
+
+def test_the_probe_options_default_to_the_declared_setup():
+    args = probe.build_parser().parse_args(["--run-dir", "run", "--out", "probe.csv"])
+    assert {key: getattr(args, key) for key in PROBE_DEFAULTS} == PROBE_DEFAULTS
 
 
 def test_probe_command_on_every_layer_and_its_lineage(run_dir, tmp_path):

@@ -17,7 +17,8 @@ from trifecta.training import data, registry
 
 TORCH_FREE = ("training.registry", "training.config", "training.rundir", "identity.codehash", "identity.runcode",
               "planning.runs", "planning.grid", "planning.paper", "planning.configfile", "planning.settings",
-              "planning.runtimes", "operations.status", "operations.why", "operations.store", "operations.gpus",
+              "planning.runtimes", "planning.probing", "planning.figurejob", "identity.commands", "operations.status",
+              "operations.why", "operations.store", "operations.gpus",
               "operations.lease")
 
 

@@ -181,6 +181,7 @@ STATEMENT = "        x = 1\n"
      {("cifar10", "s", "tff"), ("cifar10", "d", "bp")}),
     ("training/data.py", '    "mnist5k": Mnist5k(),\n', '    "mnist5k": Mnist5k(),\n    "kmnist": Mnist5k(),\n', set()),
     # comments, docstrings and a renamed local change nothing
+    ("training/config.py", 'help="training epochs"', 'help="epochs of training"', set()),  # a setting's help text
     ("training/loop.py", "    cfg = spec.cfg\n", "    cfg = spec.cfg  # the settings\n", set()),
     ("training/algorithms/pepita.py", '"""Inverted dropout on the hidden units, one mask for both passes."""',
      '"""Inverted dropout."""', set()),

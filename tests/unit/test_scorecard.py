@@ -94,7 +94,7 @@ def cells() -> pd.DataFrame:
 
 def test_score_judges_what_can_be_judged_and_says_why_not():
     scored = scorecard.score(cells())
-    assert list(scored.columns) == scorecard.COLUMNS
+    assert list(scored.columns) == scorecard.SCORECARD_COLUMNS
     assert scored["verdict"].tolist() == ["reproduced", "not reproduced", "inconclusive", "", "reproduced", "", "",
                                           "", "reproduced"]
     assert scored["reason"].tolist() == ["", "", "", "1 seed: no spread", "", "stand-in: ours from mnist5k/s@4",
@@ -150,7 +150,7 @@ def test_main_round_trip(tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed == [scorecard.summary_line(scorecard.score(frame), t) for t in ["table1", "table2"]]
     written = pd.read_csv(out_csv, dtype=str, keep_default_na=False)
-    assert list(written.columns) == scorecard.COLUMNS
+    assert list(written.columns) == scorecard.SCORECARD_COLUMNS
     assert written["row"].tolist()[1] == "None" and written["paper_mean"].tolist()[-1] == "23.00"
     assert written["verdict"].tolist()[:3] == ["reproduced", "not reproduced", "inconclusive"]
     assert written.loc[0, ["difference", "ci_low", "ci_high"]].tolist() == ["-0.23", "-1.25874", "0.798736"]

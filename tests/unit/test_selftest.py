@@ -104,7 +104,7 @@ def test_a_run_of_edited_code_runs_the_selftest_before_it_trains(tmp_path, monke
     for seed in (0, 1):
         train(small_spec(tmp_path / f"run{seed}", seed=seed, overrides=[*SMALL, "epochs=1"], preflight=report))
     assert calls == ["cpu"]
-    assert json.loads(report.read_text())["code"] == selftest.command_hash(selftest.CODE)
+    assert json.loads(report.read_text())["code"] == selftest.command_code("selftest")
 
 
 def test_a_failed_selftest_of_new_code_trains_nothing(tmp_path, monkeypatch):

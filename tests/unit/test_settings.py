@@ -1,51 +1,92 @@
-"""Settings once: TrainConfig holds each setting's type, default and rules; the config schema and the settings
-table of docs/configuration.md say the same, checked here in full; help texts live outside the training code."""
+"""Settings are declared once, in training/config.py (name, type, default, rules, help text, whether a run's
+identity holds it); `trifecta train --help`, the settings table of docs/configuration.md, the default a grid entry
+gets and a run's identity derive from that declaration: checked here, and followed through a default changed in a
+copy of the package."""
 
+import json
+import os
 import re
-import typing
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
-from trifecta.training.config import format_value
-from trifecta.planning.settings import HELP, default_of, describe_settings
-from trifecta.training.config import FIELDS
+from trifecta.planning.settings import TABLE_END, TABLE_START, describe_settings, settings_table
+from trifecta.training.config import FIELDS, NOT_IDENTITY
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["settings"]["properties"]
-JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
-RULES = {"minimum": "minimum", "exclusive_minimum": "exclusiveMinimum", "exclusive_maximum": "exclusiveMaximum"}
+DOCS = REPO / "docs/configuration.md"
+PACKAGE = REPO / "src/trifecta"
 
 
-def schema_of(name: str) -> dict:
-    """What the schema must say of a setting, from TrainConfig alone."""
-    f = FIELDS[name]
-    rules = {RULES[k]: v for k, v in f.metadata.items() if k in RULES}
-    if "choices" in f.metadata:
-        return {"enum": list(f.metadata["choices"])}
-    if f.type == list[int]:
-        return {"type": "array", "items": {"type": "integer", "minimum": 1}, **rules}
-    if typing.get_origin(f.type) is list:  # the schedule, written EPOCH:LR,... in the config
-        return {"type": "string", **rules}
-    return {"type": JSON_TYPES[f.type], **rules}
+def documented_table(text: str) -> str:
+    """The settings table between the markers of docs/configuration.md."""
+    return text[text.index(TABLE_START) + len(TABLE_START):text.index(TABLE_END)].strip("\n")
 
 
-def test_the_schema_states_every_setting_with_its_type_rules_and_default():
-    assert list(SCHEMA) == list(FIELDS)
-    for name in FIELDS:
-        stated = {k: v for k, v in SCHEMA[name].items() if k in ("type", "enum", "items", *RULES.values())}
-        assert stated == schema_of(name), name
-        default = re.search(r"(?:\(|; )default (\S+?)\)?\.$", SCHEMA[name]["description"])
-        assert default and default.group(1) == (format_value(default_of(name)) or "none"), name
+def test_the_docs_hold_the_rendered_settings_table():
+    """If this fails after a setting changed: python -m trifecta.planning.settings --docs docs/configuration.md"""
+    assert documented_table(DOCS.read_text()) == settings_table()
 
 
-def test_every_setting_is_explained_outside_the_training_code():
-    assert set(HELP) == set(FIELDS)
+def test_every_setting_declares_its_help_rules_and_identity():
     assert [name for name, _, _ in describe_settings()] == list(FIELDS)
+    for name, f in FIELDS.items():
+        assert f.metadata["help"] and isinstance(f.metadata["identity"], bool), name
+        assert set(f.metadata["rules"]) <= {"minimum", "exclusive_minimum", "exclusive_maximum", "choices"}, name
+    assert NOT_IDENTITY == ("checkpoint_every", "precision", "eval_batch_size")
 
 
-def test_the_settings_table_of_the_docs_is_trainconfigs():
-    """docs/configuration.md's table: one row per setting, its default as `--set` takes it and its meaning."""
-    text = (REPO / "docs/configuration.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| `?([^|`]*)`? \| ([^|]+) \|$", text, re.M)
-    assert [(k, d, m.strip()) for k, d, m in rows] == [(k, d or "none", m) for k, d, m in describe_settings()]
+def test_the_schema_leaves_the_settings_to_the_package():
+    """The schema's settings block names no setting: the package checks every entry while planning."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["settings"]
+    assert schema["type"] == "object" and "properties" not in schema and "required" not in schema
+    assert "docs/configuration.md" in schema["description"]
+
+
+# ---- A default changed in the declaration alone ----
+
+FOLLOWERS = """
+import json, subprocess, sys
+import trifecta
+from trifecta.planning.grid import Grid
+from trifecta.planning.settings import settings_table
+entry = {"name": "e", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff"], "seeds": [0], "settings": {}}
+grid = Grid.from_config({"runs": [entry]})
+settings = grid.settings(next(iter(grid.runs)))
+help = subprocess.run([sys.executable, "-m", "trifecta.cli", "train", "--help"], capture_output=True, text=True,
+                      check=True).stdout
+print(json.dumps({"package": trifecta.__file__, "help": help, "table": settings_table(),
+                  "grid": settings.batch_size, "identity": settings.identity_dict()["batch_size"]}))
+"""
+
+
+def run_copy(copy: Path, *args) -> str:
+    """Python with the copied package first on its path."""
+    env = {**os.environ, "PYTHONPATH": str(copy.parent)}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True, env=env,
+                          cwd=copy.parent).stdout
+
+
+def test_a_default_changed_in_the_declaration_alone_is_followed_everywhere(tmp_path):
+    copy = tmp_path / "trifecta"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    config = copy / "training/config.py"
+    declared = re.search(r"batch_size: int = _setting\(\s*512,", config.read_text()).group()
+    config.write_text(config.read_text().replace(declared, declared.replace("512", "256")))
+    seen = json.loads(run_copy(copy, "-c", FOLLOWERS))
+    assert seen["package"] == str(copy / "__init__.py")
+    assert "  batch_size=256 " in seen["help"] and "batch_size=512" not in seen["help"]
+    assert "| `batch_size` | `256` |" in seen["table"]
+    assert (seen["grid"], seen["identity"]) == (256, 256)
+    # the committed docs now differ in that row alone: the docs test fails until the table is rendered again
+    documented = documented_table(DOCS.read_text())
+    assert [row for row in seen["table"].splitlines() if row not in documented.splitlines()] == [
+        row for row in seen["table"].splitlines() if row.startswith("| `batch_size` |")]
+    docs = tmp_path / "configuration.md"
+    shutil.copy(DOCS, docs)
+    run_copy(copy, "-m", "trifecta.planning.settings", "--docs", str(docs))
+    assert documented_table(docs.read_text()) == seen["table"]
+    assert docs.read_text().replace(seen["table"], documented) == DOCS.read_text()  # only the table changed

@@ -58,9 +58,10 @@ def test_outputs(reference_run):
     assert [(r["epoch"], r["layer"]) for r in evals][:2] == [("1", "1"), ("1", "2")] and len(evals) == 12
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "complete" and record["seed"] == 0 and record["config"]["epochs"] == 3
-    for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data_sha256",
+    for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data",
                 "started", "finished", "epoch_wall_s", "training_code", "recipe"):
         assert key in record
+    assert "data_sha256" not in record and "training_code_sha256" not in record  # the identity's, once
     assert record["recipe"]["precision"] == "fp32" and list(record["epoch_wall_s"]) == ["1", "2", "3"]
     listing = Path(record["environment"]["file"])  # every installed distribution, kept once per environment
     assert listing.parent == store_of(reference_run).parent / "environments"

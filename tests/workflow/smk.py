@@ -26,7 +26,7 @@ FAKE_CLI = """\
 import importlib, json, sys
 from pathlib import Path
 
-REAL = {"collect": "analysis.aggregate", "tables": "analysis.tables", "scorecard": "analysis.scorecard",
+REAL = {"collect": "analysis.collect", "tables": "analysis.tables", "scorecard": "analysis.scorecard",
         "interim": "analysis.interim"}
 args = sys.argv[1:]
 opt = lambda name: args[args.index(name) + 1]

@@ -15,6 +15,7 @@ import yaml
 from tests.workflow.smk import (REPO, TINY_ANALYSIS, TINY_RUNS, copy_workflow, fake_commands, job_counts, make_bin,
                                 planned_jobs, read_config, snakemake, write_config)
 from trifecta.planning import paper
+from trifecta.planning.probing import PROBE_DEFAULTS
 
 # Training runs of the paper grid: Table 1 (11 cells; the 12th is tff from TFF/s), TFF/s and TFF/d on five
 # datasets, FA/f, PEP/t and BP/d on five datasets, and SymBa ln/bn/none on the FCN for the figures; 3 seeds.
@@ -29,7 +30,7 @@ def test_paper_grid_plans_every_run_on_slurm_after_the_preflight(workflow_copy):
     workdir, bin_dir = workflow_copy
     result = snakemake(workdir, "--profile", "slurm", "-n", bin_dir=bin_dir)
     counts = job_counts(result)
-    assert (counts["download_data"], counts["train_model"], counts["aggregate_runs"]) == (5, PAPER_RUNS, 1)
+    assert (counts["download_data"], counts["train_model"], counts["collect_runs"]) == (5, PAPER_RUNS, 1)
     jobs = planned_jobs(result)
     assert len({out for rule, out in jobs if rule == "train_model"}) == PAPER_RUNS
     text = result.stdout + result.stderr
@@ -73,6 +74,13 @@ def test_the_profiles_options_are_the_plugins(workflow_copy):
     assert all(not re.search(pattern, extra) for extra in extras for pattern in forbidden)
 
 
+def test_the_workflow_files_are_snakefmt_clean():
+    """As the Snakemake workflow catalog checks them (line length: pyproject.toml's [tool.snakefmt])."""
+    result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_lint_is_clean(workflow_copy):
     workdir, bin_dir = workflow_copy
     result = snakemake(workdir, "--lint", bin_dir=bin_dir, check=False)
@@ -95,8 +103,8 @@ SHORT = {"name": "short", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tf
     ({"runs": [{**SHORT, "archs": ["f"], "algos": ["pep"]}]},
      "grid entry 'short' (runs[0]): algorithm 'pep' supports architectures t, not 'f'"),
     ({"runs": [{**SHORT, "settings": {"epochs": 10, "lr": 0.1}}]},
-     "runs[0].settings (grid entry 'short'): Additional properties are not allowed ('lr' was unexpected) (allowed: "
-     "alpha, augment,"),
+     "grid entry 'short' (runs[0]), run mnist5k/s/tff: settings.lr = 0.1: no such setting; valid settings: alpha, "
+     "augment,"),
     ({"runs": [{**SHORT, "archs": ["f"], "algos": ["symba-ln"]}],
       "probe": {"dataset": "mnist5k", "arch": "f", "algos": ["symba-ln"], "epoch": 5}},
      "probe.epoch = 5: run mnist5k/f/symba-ln/seed0 (grid entry 'short') keeps snapshots at epochs [10] only"),
@@ -148,14 +156,14 @@ def train_job(run):
     return ("train_model", f"results/train/{run}/metrics.json")
 
 
-AGGREGATE = ("aggregate_runs", "results/tables/runs.csv, results/tables/layers.csv")
+COLLECT = ("collect_runs", "results/tables/runs.csv, results/tables/layers.csv")
 
 
 def assert_reruns(jobs, runs, tables=True):
     """Exactly these training runs rerun; then the tables and what is built from them (if `tables`), no more."""
     assert sorted(job for job in jobs if job[0] in ("train_model", "download_data")) == sorted(map(train_job, runs))
     downstream = [job for job in jobs if job[0] not in ("train_model", "download_data")]
-    assert (AGGREGATE in downstream) == tables
+    assert (COLLECT in downstream) == tables
     if not tables:
         assert downstream == []
 ALL_RUNS = ["mnist5k/s/tff/seed0", "mnist5k/s/tff/seed1", "mnist5k/s/vff/seed0", "mnist5k/s/vff/seed1",
@@ -256,7 +264,7 @@ def test_training_code_edit_reruns_the_runs_that_execute_it(done):
 
 def test_aggregation_code_edit_reruns_only_the_tables(done):
     workdir, bin_dir = done
-    edit_code(workdir, "analysis/aggregate.py")
+    edit_code(workdir, "analysis/collect.py")
     assert_reruns(rerun_plan(workdir, bin_dir)[0], [])
 
 
@@ -269,7 +277,7 @@ def test_edit_outside_any_stage_reruns_nothing(done):
 def test_display_text_reruns_nothing(done):
     """A --help string of a setting or of the train command: no rule's code."""
     workdir, bin_dir = done
-    for module, old, new in [("planning/settings.py", '"training epochs"', '"epochs of training"'),
+    for module, old, new in [("training/config.py", 'help="training epochs"', 'help="epochs of training"'),
                              ("operations/train.py", 'help="dataset root"', 'help="the dataset root"')]:
         path = workdir / "src/trifecta" / module
         assert old in path.read_text()
@@ -447,3 +455,50 @@ def test_a_site_profile_beside_the_repositorys(workflow_copy):
     assert "slurm_extra=--signal=TERM@120 --open-mode=append" in block
     preflight = text[text.index("rule preflight:"):]
     assert "gpu_model=a100" in preflight[:preflight.index("Shell command")]
+
+
+def test_the_probes_take_the_declared_defaults_where_the_config_leaves_them_out(workflow_copy):
+    """planning/probing.py declares the probe's training options once (here one is changed there alone); the
+    `probe:` block's values go over them."""
+    workdir, bin_dir = workflow_copy
+    declaration = workdir / "src/trifecta/planning/probing.py"
+    assert '"epochs": 100,' in declaration.read_text()
+    declaration.write_text(declaration.read_text().replace('"epochs": 100,', '"epochs": 7,'))
+    config = read_config(workdir)
+    for key in PROBE_DEFAULTS:
+        config["probe"].pop(key, None)
+    config["probe"]["hidden"] = 64
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n", "-p", bin_dir=bin_dir)
+    text = result.stdout + result.stderr
+    commands = re.findall(r"python -m trifecta\.cli probe --run-dir \S+ (.*?) --data-dir", text)
+    assert commands and set(commands) == {f"--epoch 100 --epochs 7 --hidden 64 --lr {PROBE_DEFAULTS['lr']} "
+                                          f"--batch-size {PROBE_DEFAULTS['batch_size']}"}
+
+
+def test_a_new_figure_option_reaches_the_rule_and_interim(done):
+    """docs/development.md's steps for a figure's option: an `Option` in planning/paper.py, named by the figure that
+    takes it, and the drawing code that reads it (here: prints it). No edit of the schema, the rules, the command
+    or interim: the entry's value is on the rule's command line, and `trifecta interim` draws with it."""
+    workdir, bin_dir = done
+    package = workdir / "src/trifecta"
+    edits = [
+        ("planning/paper.py", '    Option("clamp",', '    Option("note", "a number the drawing prints"),\n    Option("clamp",'),
+        ("planning/paper.py", 'at chosen epochs", (), ("epochs",),', 'at chosen epochs", (), ("epochs", "note"),'),
+        ("analysis/figures.py", '    rows = ctx.best_layers(ctx.algos[0])\n    evaluated =',
+         '    print("note drawn:", ctx.options["note"])\n    rows = ctx.best_layers(ctx.algos[0])\n    evaluated ='),
+    ]
+    for module, old, new in edits:
+        path = package / module
+        assert path.read_text().count(old) == 1, (module, old)
+        path.write_text(path.read_text().replace(old, new))
+    config = read_config(workdir)
+    config["figures"]["fig6"]["note"] = 7
+    write_config(workdir, config)
+    jobs, text = rerun_plan(workdir, bin_dir, "--printshellcmds")
+    assert ("plot_figure", "results/figures/fig6.png, results/figures/fig6.pdf, results/figures/fig6.lineage.json") \
+        in jobs
+    [command] = re.findall(r"python -m trifecta\.cli figure --name fig6 .*", text)
+    assert " --epochs 2 --note 7 " in command
+    snakemake(workdir, "interim", "--cores", "1", bin_dir=bin_dir)
+    assert "note drawn: 7" in (workdir / "logs/interim.log").read_text()

@@ -11,15 +11,15 @@ rule write_lineage:
         get_lineage_fragments(),
     output:
         LINEAGE,
-    params:
-        code=get_code("provenance/lineage.py"),
-        grid=get_grid_json(),
-        data_dir=config["data_dir"],
     log:
         "logs/audit/write_lineage.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("lineage"),
+        grid=get_grid_json(),
+        data_dir=config["data_dir"],
     shell:
         "python -m trifecta.cli lineage --out {output} --grid {params.grid:q} --data-dir {params.data_dir} {input}"
         " > {log} 2>&1"
@@ -30,13 +30,13 @@ rule audit_results:
         LINEAGE,
     output:
         report(AUDIT_REPORT, caption="../report/audit.rst", category="Provenance"),
-    params:
-        code=get_code("provenance/audit.py"),
     log:
         "logs/audit/audit_results.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("audit"),
     shell:
         "python -m trifecta.cli audit {input} --out {output} > {log} 2>&1"
 
@@ -49,12 +49,12 @@ rule write_crate:
         audit=AUDIT_REPORT,
     output:
         "results/ro-crate-metadata.json",
-    params:
-        code=get_code("provenance/crate.py"),
     log:
         "logs/audit/write_crate.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("crate"),
     shell:
         "python -m trifecta.cli crate {input.lineage} --out {output} > {log} 2>&1"

@@ -10,16 +10,14 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The torch-free modules of this checkout's package (names, settings, declarations, the grid, code hashes):
-# planning checks every run with the package's own validation and never imports torch.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from trifecta.identity import codehash, runcode  # noqa: E402
+# The torch-free modules of this checkout's package (SRC, on sys.path: the Snakefile) give names, settings,
+# declarations, the grid and code hashes: planning checks every run with the package's own validation, no torch.
+from trifecta.identity import commands, runcode  # noqa: E402
 from trifecta.planning import paper, runtimes  # noqa: E402
-from trifecta.planning.grid import Grid, GridError  # noqa: E402
 from trifecta.planning.configfile import schema_problem  # noqa: E402
-from trifecta.training.config import render_settings  # noqa: E402
+from trifecta.planning.grid import Grid, GridError  # noqa: E402
 from trifecta.planning.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
-from trifecta.training.registry import get_arch  # noqa: E402
+from trifecta.training.config import render_settings  # noqa: E402
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
@@ -38,9 +36,9 @@ if workflow.is_main_process:  # not again in every job
 # ---- Code hashes: Snakemake does not see edits inside src/, so rules carry a hash of their code as params ----
 
 
-def get_code(module):
-    """The parsed code behind a command (its module, e.g. "analysis/tables.py", and what it imports)."""
-    return codehash.command_hash(module)
+def get_code(command):
+    """The parsed code behind a command of the rule (its module and what it imports), e.g. get_code("tables")."""
+    return commands.command_code(command)
 
 
 def get_run_code(wildcards):
@@ -166,12 +164,17 @@ def remove_stale_audit_report():
     before its jobs start: until the audit runs again, the report would speak of results that are no longer there.
     The plain `snakemake` audits and writes it again; a target short of it (`train_all`, a table) leaves none."""
     exempt = ("results/interim/", "results/preflight/")
-    writes = any(str(f).startswith("results/") and not str(f).startswith(exempt)
-                 for job in workflow.dag.needrun_jobs() for f in job.output)
+    writes = any(
+        str(f).startswith("results/") and not str(f).startswith(exempt)
+        for job in workflow.dag.needrun_jobs()
+        for f in job.output
+    )
     if writes and os.path.exists(AUDIT_REPORT):
         os.remove(AUDIT_REPORT)
-        print(f"note: {AUDIT_REPORT} removed: this run changes results/; the plain `snakemake` audits them again",
-              file=sys.stderr)
+        print(
+            f"note: {AUDIT_REPORT} removed: this run changes results/; the plain `snakemake` audits them again",
+            file=sys.stderr,
+        )
 
 
 def get_stand_in(wildcards=None):
@@ -211,7 +214,9 @@ def get_probe_runs():
     probe = config["probe"]
     if not probe["activate"]:
         return []
-    return [run for algo in probe["algos"] for run in GRID.select(dataset=probe["dataset"], arch=probe["arch"], algo=algo)]
+    return [
+        run for algo in probe["algos"] for run in GRID.select(dataset=probe["dataset"], arch=probe["arch"], algo=algo)
+    ]
 
 
 def get_probe_tables():
@@ -220,73 +225,48 @@ def get_probe_tables():
 
 
 def get_probe_settings():
-    """`trifecta probe` options from the `probe:` block (only these: editing them reruns the probes)."""
-    probe = config["probe"]
+    """`trifecta probe` options: the `probe:` block's values over the probe's declared defaults (only these:
+    editing them reruns the probes)."""
+    from trifecta.planning.probing import PROBE_DEFAULTS
+
+    probe = {**PROBE_DEFAULTS, **config["probe"]}
     keys = {"epoch": "epoch", "epochs": "epochs", "hidden": "hidden", "lr": "lr", "batch-size": "batch_size"}
-    return cli_args({option: probe[key] for option, key in keys.items()})
+    return cli_args({option: probe.get(key) for option, key in keys.items()})
 
 
 def get_configured_figures():
-    """Names of the figures to make: activated, specified, every run they need is in the grid, and the probe
-    block covers a figure that draws probes."""
-    return [
-        name
-        for name in FIGURES
-        if GRID.figure_runs(name) and ("probe" not in FIGURES[name].data or is_probed(config["figures"][name]))
-    ]
+    """Names of the figures to make: a job of each (planning/figurejob.py) when figures are on, it has an entry,
+    every run it draws is in the grid and the probe block makes the probes it draws."""
+    return [name for name in FIGURES if GRID.figure_job(name)]
 
 
-def get_figure_specs():
-    """`trifecta interim --figures` JSON: the spec of every configured figure."""
+def get_figure_entries():
+    """`trifecta interim --figures` JSON: the entry of every configured figure (interim makes its job as here)."""
     return json.dumps({name: config["figures"][name] for name in get_configured_figures()}, sort_keys=True)
-
-
-def is_probed(spec):
-    """Whether the probe block covers a figure's runs."""
-    probe = config["probe"]
-    return (
-        probe["activate"]
-        and (probe["dataset"], probe["arch"]) == (spec["dataset"], spec["arch"])
-        and set(spec["algos"]) <= set(probe["algos"])
-    )
 
 
 def get_figure_metrics(wildcards):
     """metrics.json of every run a figure draws (every seed: the best one is chosen when it is drawn)."""
-    return [TRAIN_METRICS.format(**vars(run)) for run in GRID.figure_runs(wildcards.fig)]
+    return [TRAIN_METRICS.format(**vars(run)) for run in GRID.figure_job(wildcards.fig).runs]
 
 
 def get_figure_inputs(wildcards):
-    """runs.csv, layers.csv and the data the figure's declaration names (paper.FIGURES)."""
-    data = FIGURES[wildcards.fig].data
-    inputs = {"runs": "results/tables/runs.csv", "layers": "results/tables/layers.csv"}
-    if "steps" in data:
-        inputs["epoch-means"] = f"results/figures/data/{wildcards.fig}.epochs.csv"
-        inputs["steps"] = f"results/figures/data/{wildcards.fig}.steps.csv"
-    if "probe" in data:
-        inputs["probe"] = "results/tables/probe.csv"
-    if "weights" in data:
-        inputs["weights"] = expand(
-            "results/weights/{fig}/{algo}.npz", fig=wildcards.fig, algo=config["figures"][wildcards.fig]["algos"]
-        )
-    return inputs
+    """runs.csv, layers.csv and the data files of the figure's job."""
+    return {
+        "runs": "results/tables/runs.csv",
+        "layers": "results/tables/layers.csv",
+        **GRID.figure_job(wildcards.fig).inputs,
+    }
 
 
 def get_figure_args(wildcards):
-    """`trifecta figure` options: the figure's spec in `figures:` and its data files beyond runs.csv and
-    layers.csv (also its inputs)."""
-    spec = config["figures"][wildcards.fig]
-    data = {k: v for k, v in get_figure_inputs(wildcards).items() if k not in ("runs", "layers")}
-    return cli_args({**{k: spec[k] for k in ("dataset", "arch", "algos")}, "epochs": spec.get("epochs"),
-                     "show-layers": spec.get("layers"), "epoch": spec.get("epoch"), "clamp": spec.get("clamp"), **data})
+    """`trifecta figure` options of the figure's job: its runs, its options and its data files."""
+    return cli_args(GRID.figure_job(wildcards.fig).args())
 
 
 def get_weight_args(wildcards):
-    """`trifecta export-weights` options: the run's dataset and architecture, the layer (default: the last) and
-    the snapshot's epoch."""
-    spec = config["figures"][wildcards.fig]
-    layer = spec["layers"][-1] if spec.get("layers") else get_arch(spec["arch"]).layers
-    return cli_args({"dataset": spec["dataset"], "arch": spec["arch"], "layer": layer, "epoch": spec.get("epoch")})
+    """`trifecta export-weights` options of the figure's job: dataset, architecture, layer and epoch."""
+    return cli_args(GRID.figure_job(wildcards.fig).export_args())
 
 
 def get_grid_json():

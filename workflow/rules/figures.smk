@@ -13,9 +13,6 @@ rule plot_figure:
         ),
         pdf="results/figures/{fig}.pdf",
         lineage="results/figures/{fig}.lineage.json",
-    params:
-        code=get_code("analysis/figures.py"),
-        args=get_figure_args,
     log:
         "logs/figures/{fig}.log",
     wildcard_constraints:
@@ -23,6 +20,9 @@ rule plot_figure:
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("figure"),
+        args=get_figure_args,
     shell:
         "python -m trifecta.cli figure --name {wildcards.fig} --runs {input.runs} --layers {input.layers} {params.args}"
         " --png {output.png} --pdf {output.pdf} --lineage {output.lineage} > {log} 2>&1"
@@ -35,9 +35,6 @@ rule export_weights:
         runs="results/tables/runs.csv",
     output:
         "results/weights/{fig}/{algo}.npz",
-    params:
-        code=get_code("analysis/weights.py"),
-        args=get_weight_args,
     log:
         "logs/weights/{fig}/{algo}.log",
     wildcard_constraints:
@@ -45,6 +42,9 @@ rule export_weights:
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("export-weights"),
+        args=get_weight_args,
     shell:
         "python -m trifecta.cli export-weights --runs {input.runs} --algo {wildcards.algo} {params.args} --out {output}"
         " > {log} 2>&1"

@@ -6,16 +6,16 @@
 rule interim:
     input:
         paper=get_paper_values(),
-    params:
-        configured=get_configured_runs(),
-        train_dir=TRAIN_DIR,
-        stand_in=get_stand_in(),
-        figures=get_figure_specs(),
     log:
         "logs/interim.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        configured=get_configured_runs(),
+        train_dir=TRAIN_DIR,
+        stand_in=get_stand_in(),
+        figures=get_figure_entries(),
     shell:
         "python -m trifecta.cli interim --configured {params.configured} --train-dir {params.train_dir}"
         " --paper-values {input.paper} --stand-in {params.stand_in:q} --figures {params.figures:q}"

@@ -12,14 +12,14 @@ rule preflight:
         PREFLIGHT,
     log:
         "logs/preflight.log",
+    conda:
+        "../../envs/torch.yaml"
     threads: lookup(dpath="resources/threads", within=config)
     resources:
         gpu=lookup(dpath="resources/gpu", within=config),
         slots_per_gpu=lookup(dpath="resources/slots_per_gpu", within=config),
         runtime=15,
         mem_mb=lookup(dpath="resources/mem_mb", within=config),
-    conda:
-        "../../envs/torch.yaml"
     shell:
         "python -m trifecta.cli selftest --gpus {resources.gpu} --slots-per-gpu {resources.slots_per_gpu}"
         " --threads {threads} --json {output} > {log} 2>&1"

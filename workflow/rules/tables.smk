@@ -17,11 +17,6 @@ rule make_table:
             labels={"table": "{table}"},
         ),
         lineage="results/tables/{table}.lineage.json",
-    params:
-        code=get_code("analysis/tables.py"),
-        configured=get_table_configured,
-        train_dir=TRAIN_DIR,
-        stand_in=get_stand_in,
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -29,10 +24,16 @@ rule make_table:
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("tables"),
+        configured=get_table_configured,
+        train_dir=TRAIN_DIR,
+        stand_in=get_stand_in,
+        out_dir=subpath(output.csv, parent=True),
     shell:
         "python -m trifecta.cli tables --table {wildcards.table} --metrics {input.metrics} --paper-values {input.paper}"
         " --configured {params.configured} --stand-in {params.stand_in:q} --train-dir {params.train_dir}"
-        " --out-dir results/tables > {log} 2>&1"
+        " --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule make_scorecard:
@@ -41,13 +42,13 @@ rule make_scorecard:
     output:
         csv="results/tables/scorecard.csv",
         md=report("results/tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"),
-    params:
-        code=get_code("analysis/scorecard.py"),
     log:
         "logs/tables/scorecard.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
+    params:
+        code=get_code("scorecard"),
     shell:
         "python -m trifecta.cli scorecard --tables {input} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 

@@ -113,7 +113,7 @@ def compute_cell(cell: dict, runs: dict, configured: dict | None, stand_in: dict
         else:
             values.append(100 * value)
             ids.append(run_id(dataset, arch, cell["algo"], seed))
-    mean, std = summarize(values)
+    mean, std = mean_std(values)
     if not seeds:
         quoted = QUOTED.get(cell["row"]) if cell["table"] == "table2" else None
         status, reason = "missing", "not configured" + (f"; the paper quotes this row from {quoted}" if quoted else "")
@@ -127,7 +127,7 @@ def compute_cell(cell: dict, runs: dict, configured: dict | None, stand_in: dict
             "status": status, "reason": reason, "runs": ";".join(ids)}
 
 
-def summarize(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; NaN for fewer than two values)."""
     if not values:
         return math.nan, math.nan

@@ -9,102 +9,27 @@ Inputs are the files named on the command line, nothing else: runs.csv and layer
 table (Figure 8) and weight matrices exported by `trifecta export-weights` (Figure 10); never checkpoints. A
 figure of one training run shows the best seed (highest last-layer test accuracy at the last evaluated epoch),
 as the paper shows its "best-performing" model; Figures 8 and 9 show the mean and standard deviation over
-seeds.
+seeds. A figure's options are declared, with their defaults, in planning/paper.py (`FIGURE_OPTIONS`) and reach
+its drawing function as `ctx.options`; the Context and the axes helpers the figures share are in plotting.py.
 """
 
 import argparse
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-from trifecta.analysis.cells import best_seed  # noqa: E402
+from trifecta.analysis.plotting import (ACC, GOOD, GRAD, LAYER_PALETTE, Context,  # noqa: E402
+                                        grad_norms_by_algorithm, layer_lines, log_axis)
 from trifecta.planning import paper  # noqa: E402
-from trifecta.planning.runs import run_id  # noqa: E402
+from trifecta.planning.figurejob import figure_options  # noqa: E402
 from trifecta.training.registry import get_arch  # noqa: E402
-
-LAYER_PALETTE = "viridis"
-ACC = "test accuracy (%)"
-GRAD = "gradient ℓ2 norm (log scale)"
-GOOD = "goodness (mean squared activation)"
-
-
-@dataclass
-class Context:
-    runs: pd.DataFrame
-    layers: pd.DataFrame
-    dataset: str
-    arch: str
-    algos: list[str]
-    epochs: list[int] = field(default_factory=list)
-    show_layers: list[int] = field(default_factory=list)
-    epoch: int | None = None
-    clamp: float = 0.3
-    probe: pd.DataFrame | None = None
-    weights: list[dict] = field(default_factory=list)
-    epoch_means: pd.DataFrame | None = None  # epochs.csv of `trifecta collect` (Figures 3, 5)
-    steps: pd.DataFrame | None = None  # steps.csv of `trifecta collect`, thinned (Figures 2, 7)
-    used: dict = field(default_factory=dict)  # run id -> run dir, filled as runs are read
-    snapshots: list = field(default_factory=list)  # snapshots behind exported weights
-
-    def select(self, frame: pd.DataFrame, algo: str) -> pd.DataFrame:
-        rows = frame[(frame["dataset"] == self.dataset) & (frame["arch"] == self.arch) & (frame["algo"] == algo)]
-        if rows.empty:
-            raise ValueError(f"no data for {self.dataset}/{self.arch}/{algo}")
-        return rows
-
-    def best(self, algo: str) -> pd.Series:
-        """runs.csv row of the best seed; records the run as used."""
-        row, _ = best_seed(self.runs, self.dataset, self.arch, algo)
-        self.used[run_id(self.dataset, self.arch, algo, row["seed"])] = str(row["run_dir"])
-        return row
-
-    def best_layers(self, algo: str) -> pd.DataFrame:
-        seed = self.best(algo)["seed"]
-        rows = self.select(self.layers, algo)
-        return rows[rows["seed"] == seed].assign(accuracy=lambda d: 100 * d["accuracy"])
-
-    def best_of(self, frame: pd.DataFrame | None, algo: str, option: str) -> pd.DataFrame:
-        """The best seed's rows of a collected step table (`option`: the command-line option that gives it)."""
-        if frame is None:
-            raise ValueError(f"this figure needs {option} (from trifecta collect)")
-        seed = self.best(algo)["seed"]
-        rows = self.select(frame, algo)
-        return rows[rows["seed"] == seed]
-
-    def all_seeds(self, frame: pd.DataFrame, algo: str) -> pd.DataFrame:
-        rows = self.select(frame, algo)
-        for seed in rows["seed"].unique():
-            match = self.runs[(self.runs["dataset"] == self.dataset) & (self.runs["arch"] == self.arch)
-                              & (self.runs["algo"] == algo) & (self.runs["seed"] == seed)]
-            self.used[run_id(self.dataset, self.arch, algo, seed)] = str(match["run_dir"].iloc[0])
-        return rows
-
-
-def log_axis(ax) -> None:
-    """Log-scaled y with plain tick labels (0.3, 1, 10): readable, and no slow mathtext layout."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def layer_lines(ax, frame, x, y, *, marker=True, legend=True):
-    """One line per layer (sequential colours), legend outside on the right."""
-    few = frame[x].nunique() <= 30
-    sns.lineplot(frame, x=x, y=y, hue="layer", palette=LAYER_PALETTE, ax=ax, marker="o" if few and marker else None,
-                 legend="full" if legend else False, linewidth=1.2)
-    if legend:
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="layer", fontsize="small",
-                        ncols=2 if frame["layer"].nunique() > 6 else 1)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 # ---- Figures ----
@@ -118,27 +43,18 @@ def accuracy_per_layer(ctx: Context):
     return fig
 
 
-def fig2(ctx: Context):
+def grad_norms_of_layers(ctx: Context):
     """Gradient norms of the chosen layers (default first and last) at each step, one line per algorithm."""
     steps = {algo: ctx.best_of(ctx.steps, algo, "--steps") for algo in ctx.algos}
     last = int(max(s["layer"].max() for s in steps.values()))
-    shown = ctx.show_layers or [1, last]
+    shown = ctx.options["layers"] or [1, last]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.4), sharey=True, squeeze=False)
     for ax, layer in zip(axes[0], shown):
         grad_norms_by_algorithm(ax, steps, layer)
     return fig
 
 
-def grad_norms_by_algorithm(ax, steps: dict, layer: int) -> None:
-    """One layer's gradient norm at each step, one line per algorithm, log scale."""
-    frame = pd.concat([s.assign(algorithm=paper.algo_label(a)) for a, s in steps.items()]).dropna(subset=["grad_norm"])
-    sns.lineplot(frame[frame["layer"] == layer], x="step", y="grad_norm", hue="algorithm", ax=ax, linewidth=0.6,
-                 estimator=None)
-    log_axis(ax)
-    ax.set(title=f"layer {layer}", xlabel="training step", ylabel=GRAD)
-
-
-def fig3(ctx: Context):
+def accuracy_and_separation(ctx: Context):
     """Test accuracy (top) and separation (bottom) of every layer during training."""
     algo = ctx.algos[0]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.4), sharex=True)
@@ -149,7 +65,7 @@ def fig3(ctx: Context):
     return fig
 
 
-def fig5(ctx: Context):
+def positive_and_negative_goodness(ctx: Context):
     """Mean positive (left) and negative (right) goodness of every layer during training."""
     means = ctx.best_of(ctx.epoch_means, ctx.algos[0], "--epoch-means")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
@@ -160,11 +76,11 @@ def fig5(ctx: Context):
     return fig
 
 
-def fig6(ctx: Context):
+def goodness_and_weight_at_epochs(ctx: Context):
     """Maximal test goodness (left) and maximal |weight| (right) per layer at several epochs."""
     rows = ctx.best_layers(ctx.algos[0])
     evaluated = sorted(rows["epoch"].unique())
-    epochs = ctx.epochs or sorted({evaluated[0], evaluated[len(evaluated) // 2], evaluated[-1]})
+    epochs = ctx.options["epochs"] or sorted({evaluated[0], evaluated[len(evaluated) // 2], evaluated[-1]})
     missing = sorted(set(epochs) - set(evaluated))
     if missing:
         raise ValueError(f"epochs {missing} were not evaluated (evaluated: {evaluated}); fix the figure's epochs")
@@ -177,11 +93,11 @@ def fig6(ctx: Context):
     return fig
 
 
-def fig7(ctx: Context):
+def grad_norms_by_normalisation(ctx: Context):
     """Left: gradient norms of every layer of the first algorithm; right: one layer, every algorithm."""
     steps = {algo: ctx.best_of(ctx.steps, algo, "--steps").dropna(subset=["grad_norm"]) for algo in ctx.algos}
     first = steps[ctx.algos[0]]
-    layer = ctx.show_layers[-1] if ctx.show_layers else int(first["layer"].max())
+    layer = ctx.options["layers"][-1] if ctx.options["layers"] else int(first["layer"].max())
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     sns.lineplot(first, x="step", y="grad_norm", hue="layer", palette=LAYER_PALETTE, ax=left, linewidth=0.6,
                  estimator=None, legend="full")
@@ -192,13 +108,13 @@ def fig7(ctx: Context):
     return fig
 
 
-def fig8(ctx: Context):
+def probe_accuracy(ctx: Context):
     """Test accuracy of a backprop-trained probe on each layer's frozen features (mean ± sd over seeds)."""
     if ctx.probe is None:
         raise ValueError("figure 8 needs --probe")
     frame = pd.concat([ctx.all_seeds(ctx.probe, a).assign(algorithm=paper.algo_label(a)) for a in ctx.algos])
-    if ctx.epoch is not None:
-        frame = frame[frame["epoch"] == ctx.epoch]
+    if ctx.options["epoch"] is not None:
+        frame = frame[frame["epoch"] == ctx.options["epoch"]]
     frame = frame.assign(probe_accuracy=100 * frame["probe_accuracy"])
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     sns.lineplot(frame, x="layer", y="probe_accuracy", hue="algorithm", marker="o", errorbar="sd",
@@ -207,12 +123,12 @@ def fig8(ctx: Context):
     return fig
 
 
-def fig9(ctx: Context):
+def weight_and_goodness_over_seeds(ctx: Context):
     """Maximal |weight| (left) and maximal test goodness (right) per layer (mean ± sd over seeds)."""
     parts = []
     for algo in ctx.algos:
         rows = ctx.all_seeds(ctx.layers, algo)
-        epoch = ctx.epoch if ctx.epoch is not None else rows["epoch"].max()
+        epoch = ctx.options["epoch"] if ctx.options["epoch"] is not None else rows["epoch"].max()
         if not (rows["epoch"] == epoch).any():
             raise ValueError(f"{ctx.dataset}/{ctx.arch}/{algo} was not evaluated at epoch {epoch}")
         parts.append(rows[rows["epoch"] == epoch].assign(algorithm=paper.algo_label(algo)))
@@ -225,27 +141,30 @@ def fig9(ctx: Context):
     return fig
 
 
-def fig10(ctx: Context):
+def weight_matrices(ctx: Context):
     """Weight matrix of one layer per algorithm (outputs x inputs), clamped to ±clamp."""
     if not ctx.weights:
         raise ValueError("figure 10 needs --weights (from trifecta export-weights)")
     fig, axes = plt.subplots(1, len(ctx.weights), figsize=(4.4 * len(ctx.weights) + 0.8, 4.4), squeeze=False)
     conv = get_arch(ctx.arch).conv
+    clamp = ctx.options["clamp"]
     for ax, w in zip(axes[0], ctx.weights):
-        image = ax.imshow(np.clip(w["weight"], -ctx.clamp, ctx.clamp), cmap="RdBu_r", vmin=-ctx.clamp,
-                          vmax=ctx.clamp, interpolation="nearest", aspect="auto", rasterized=True)
+        image = ax.imshow(np.clip(w["weight"], -clamp, clamp), cmap="RdBu_r", vmin=-clamp, vmax=clamp,
+                          interpolation="nearest", aspect="auto", rasterized=True)
         ax.set(title=f"{paper.algo_label(str(w['algo']))}, layer {int(w['layer'])}, epoch {int(w['epoch'])}",
                xlabel="input (channel × 3×3 kernel position)" if conv else "input neuron",
                ylabel=("output channel" if conv else "output neuron") if ax is axes[0, 0] else "")
         ax.grid(False)
         ctx.used[str(w["run_id"])] = str(w["run_dir"])
         ctx.snapshots.append({"run": str(w["run_id"]), "epoch": int(w["epoch"]), "sha256": str(w["snapshot_sha256"])})
-    fig.colorbar(image, ax=axes[0].tolist(), label=f"weight (clamped to ±{ctx.clamp})")
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"weight (clamped to ±{clamp})")
     return fig
 
 
-DRAW = {"fig1": accuracy_per_layer, "fig2": fig2, "fig3": fig3, "fig4": accuracy_per_layer, "fig5": fig5,
-           "fig6": fig6, "fig7": fig7, "fig8": fig8, "fig9": fig9, "fig10": fig10}
+DRAW = {"fig1": accuracy_per_layer, "fig2": grad_norms_of_layers, "fig3": accuracy_and_separation,
+        "fig4": accuracy_per_layer, "fig5": positive_and_negative_goodness, "fig6": goodness_and_weight_at_epochs,
+        "fig7": grad_norms_by_normalisation, "fig8": probe_accuracy, "fig9": weight_and_goodness_over_seeds,
+        "fig10": weight_matrices}
 assert set(DRAW) == set(paper.FIGURES), "a figure of the paper without its function (or the reverse)"
 
 
@@ -270,8 +189,9 @@ def make_figure(name: str, ctx: Context, png: Path, pdf: Path) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's options; a figure's options (paper.FIGURE_OPTIONS) as declared, checked in main."""
     p = argparse.ArgumentParser(prog="trifecta figure", description=__doc__.split("\n\n")[0])
-    p.add_argument("--name", required=True, help=", ".join(DRAW))
+    p.add_argument("--name", required=True, choices=list(DRAW))
     p.add_argument("--runs", type=Path, required=True, help="runs.csv")
     p.add_argument("--layers", type=Path, required=True, help="layers.csv")
     p.add_argument("--probe", type=Path, help="probe table (figure 8)")
@@ -281,10 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True)
     p.add_argument("--algos", nargs="+", required=True)
-    p.add_argument("--epochs", type=int, nargs="*", default=[], help="epochs to compare (figure 6)")
-    p.add_argument("--show-layers", type=int, nargs="*", default=[], help="layers shown (figures 2, 7)")
-    p.add_argument("--epoch", type=int, help="epoch shown (figures 8, 9; default: the last)")
-    p.add_argument("--clamp", type=float, default=0.3, help="weight colour range ± (figure 10)")
+    for option in paper.FIGURE_OPTIONS.values():
+        takers = [name for name, figure in paper.FIGURES.items() if option.name in figure.options]
+        default = "" if option.default is None else f" (default: {option.default})"
+        p.add_argument(f"--{option.command_option}", dest=f"option_{option.name}", metavar=option.name.upper(),
+                       type=option.type, nargs="*" if option.many else None,
+                       help=f"{', '.join(takers)}: {option.help}{default}")
     p.add_argument("--png", type=Path, required=True)
     p.add_argument("--pdf", type=Path, required=True)
     p.add_argument("--lineage", type=Path, required=True, help="lineage fragment (JSON)")
@@ -293,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    given = {key: getattr(args, f"option_{key}") for key in paper.FIGURE_OPTIONS}
+    given = {key: value for key, value in given.items() if value is not None}  # the options given
     ctx = Context(pd.read_csv(args.runs), pd.read_csv(args.layers), args.dataset, args.arch, args.algos,
-                  args.epochs, args.show_layers, args.epoch, args.clamp,
-                  pd.read_csv(args.probe) if args.probe else None,
+                  figure_options(args.name, given, args.arch), pd.read_csv(args.probe) if args.probe else None,
                   [dict(np.load(p, allow_pickle=False)) for p in args.weights],
                   *(pd.read_csv(p) if p else None for p in (args.epoch_means, args.steps)))
     fragment = make_figure(args.name, ctx, args.png, args.pdf)

@@ -35,11 +35,12 @@ from trifecta.training.evaluate import accuracy
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import check_combination, get_dataset, parse_ff_name
 
+from trifecta.planning.probing import PROBE_DEFAULTS
 from trifecta.planning.runs import run_id
 
 log = logging.getLogger("trifecta.probe")
 MAX_POSITIONS = 4  # conv activations are average-pooled to at most 4x4 positions
-COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy", "probe_train_accuracy",
+PROBE_COLUMNS = ["dataset", "arch", "algo", "seed", "epoch", "layer", "probe_accuracy", "probe_train_accuracy",
            "label", "probe_epochs", "hidden", "snapshot_sha256", "run_dir"]
 
 
@@ -118,12 +119,12 @@ def probe_run(run_dir: Path, epoch: int | None, epochs: int, hidden: int, lr: fl
                      "seed": record["seed"], "epoch": epoch, "layer": layer + 1, "probe_accuracy": acc,
                      "probe_train_accuracy": train_acc, "label": "neutral", "probe_epochs": epochs,
                      "hidden": hidden, "snapshot_sha256": sha, "run_dir": str(run_dir)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
 
 
 def merge(paths: list[Path]) -> tuple[pd.DataFrame, dict]:
     """Concatenate per-run probe CSVs; the lineage fragment names each run's snapshot."""
-    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=COLUMNS)
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame(columns=PROBE_COLUMNS)
     artefacts, runs = [], {}
     for (dataset, arch, algo, seed, epoch), part in table.groupby(["dataset", "arch", "algo", "seed", "epoch"]):
         rid = run_id(dataset, arch, algo, seed)
@@ -142,10 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="tidy CSV")
     p.add_argument("--lineage", type=Path, help="with --merge: write the lineage fragment here")
     p.add_argument("--epoch", type=int, help="snapshot epoch to probe (default: the run's last snapshot)")
-    p.add_argument("--epochs", type=int, default=100, help="probe training epochs (paper: 100)")
-    p.add_argument("--hidden", type=int, default=256, help="hidden ReLU units of the probe")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=PROBE_DEFAULTS["epochs"],
+                   help="probe training epochs (default: %(default)s, the paper's)")
+    p.add_argument("--hidden", type=int, default=PROBE_DEFAULTS["hidden"],
+                   help="hidden ReLU units of the probe (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=PROBE_DEFAULTS["lr"], help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=PROBE_DEFAULTS["batch_size"],
+                   help="minibatch size (default: %(default)s)")
     p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
     add_device_options(p)
     return p

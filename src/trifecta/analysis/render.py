@@ -8,7 +8,7 @@ from trifecta.planning.paper import CAPTIONS, MARKS
 from trifecta.analysis.scorecard import MARGIN, score, summary_line
 
 
-def fmt(mean, std) -> str:
+def cell_text(mean, std) -> str:
     if pd.isna(mean):
         return "—"
     return f"{mean:.2f}" if pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
@@ -23,7 +23,7 @@ def paper_text(row) -> str:
 
 def cell_parts(row, notes: list[str]) -> tuple[str, str, str]:
     """(ours, paper, difference) texts; reasons and stand-ins become numbered notes."""
-    ours = fmt(row["ours_mean"], row["ours_std"])
+    ours = cell_text(row["ours_mean"], row["ours_std"])
     if row["status"] == "partial":
         ours += f" (n={row['n_seeds']}/{row['n_configured']})"
     for note in [row["reason"], f"stand-in: ours from {row['stand_in']}" if row["stand_in"] else ""]:

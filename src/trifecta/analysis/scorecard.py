@@ -34,7 +34,7 @@ MARGIN = 2.0  # equivalence margin δ, percentage points
 N_PAPER = 3  # runs behind each of the paper's own cells
 LEVEL = 0.90  # confidence level of the interval (two one-sided tests at α = 0.05)
 STRINGS = ["table", "row", "column", "paper_mean", "paper_std", "stand_in", "quoted_from"]
-COLUMNS = ["table", "row", "column", "epoch", "ours_mean", "ours_std", "n_seeds", "paper_mean", "paper_std",
+SCORECARD_COLUMNS = ["table", "row", "column", "epoch", "ours_mean", "ours_std", "n_seeds", "paper_mean", "paper_std",
            "difference", "ci_low", "ci_high", "verdict", "reason"]
 NOT_JUDGED = {"stand-in": "stand-in{s}", "no value of ours": "without our value",
               "no paper value": "without a paper value", "1 seed": "with one seed"}  # reason prefix -> label
@@ -89,7 +89,7 @@ def score(cells: pd.DataFrame) -> pd.DataFrame:
             out["verdict"], out["difference"], out["ci_low"], out["ci_high"] = verdict(
                 c["ours_mean"], c["ours_std"], n, paper_mean, paper_std or None)
         rows.append(out)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
 
 
 def summary_line(scored: pd.DataFrame, table: str) -> str:

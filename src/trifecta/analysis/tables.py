@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.analysis.aggregate import collect
+from trifecta.analysis.collect import collect
 from trifecta.analysis.cells import build_tables, parse_configured, read_paper_values
 from trifecta.planning.paper import CAPTIONS, PAPER_VALUES, TABLES
 from trifecta.analysis.render import to_html, to_latex, to_markdown

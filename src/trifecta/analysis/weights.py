@@ -17,11 +17,12 @@ import pandas as pd
 from trifecta.analysis import snapshot
 from trifecta.analysis.cells import best_seed
 from trifecta.planning.runs import run_id
+from trifecta.training.models import weight_key
 
 
 def export_layer(run_dir: Path, epoch: int, layer: int) -> tuple[np.ndarray, str]:
     state, _, _, sha = snapshot.load_snapshot(run_dir, epoch)
-    key = f"layers.{layer - 1}.weight.weight"
+    key = weight_key(layer - 1)
     if key not in state["net"]:
         raise ValueError(f"{run_dir}: the network has no layer {layer} (no '{key}' in the snapshot)")
     weight = state["net"][key].float()

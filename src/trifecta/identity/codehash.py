@@ -3,9 +3,10 @@ identities; the parsed code that runcode.py (a run's code identity) compares; no
 
 The code behind a command (`trifecta tables`, `trifecta figure`, ...) is its module and every package module it
 imports, found by parsing the imports; the workflow puts that hash into the params of the rules that run the
-command, since Snakemake does not notice edits inside src/. Parsed code is hashed without comments and
-docstrings: fixing a comment reruns nothing, any change of code reruns what it does. A training run's code is
-finer: the definitions of trifecta/training/ it can execute (runcode.py).
+command, since Snakemake does not notice edits inside src/. Parsed code is hashed without comments,
+docstrings and help texts (a string given as the keyword argument `help=`, as a setting's declaration and an
+argparse option give it: display text): fixing a comment or a help text reruns nothing, any change of code reruns
+what it does. A training run's code is finer: the definitions of trifecta/training/ it can execute (runcode.py).
 """
 
 import ast
@@ -35,9 +36,13 @@ def _parsed(path: Path) -> ast.Module:
 
 @functools.lru_cache(maxsize=None)
 def _parse(path: str, mtime_ns: int) -> ast.Module:
-    """The tree without docstrings (they are neither imports nor code)."""
+    """The tree without docstrings, and with every `help="..."` string blank (display text, neither imports nor
+    code)."""
     tree = ast.parse(Path(path).read_text())
     for node in ast.walk(tree):
+        if (isinstance(node, ast.keyword) and node.arg == "help" and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)):
+            node.value.value = ""
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
@@ -154,6 +159,14 @@ def data_checksums(name: str, data_dir: Path) -> dict[str, str]:
         except OSError as err:
             raise dataset_error(name, Path(data_dir), f"cannot read {rel} ({err})") from err
     return sums
+
+
+IDENTITY_KEYS = ("dataset", "arch", "algo", "seed", "config", "recipe", "training_code", "data")  # what a run is
+
+
+def record_identity(record: dict) -> dict:
+    """The identity part of a run's record (run.json holds the identity's keys at its top level)."""
+    return {key: record[key] for key in IDENTITY_KEYS if key in record}
 
 
 def identity_sha256(identity: dict) -> str:

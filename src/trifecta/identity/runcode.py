@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trifecta.identity.codehash import PACKAGE_DIR
-from trifecta.identity.pysource import ClassInfo, Definition, Module, Table, references, relpath_of, dotted_name
+from trifecta.identity.pysource import ClassInfo, Definition, Module, Table, dotted_name, relpath_of
+from trifecta.identity.references import references
 from trifecta.training.registry import run_keys
 
 TRAINING = "training/"

@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 from trifecta.identity.codehash import git_state, source_hash
-from trifecta.training.rundir import sha256_file, write_atomic
+from trifecta.training.rundir import write_atomic
 
 
 def device_name(device: torch.device) -> str:
@@ -73,18 +73,18 @@ def gpu_facts(device: torch.device) -> dict | None:
             "driver": driver, "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
-def run_record(*, recipe, deterministic: bool, data_checksums: dict, code, environment_dir: Path,
+def run_record(*, recipe, deterministic: bool, code, environment_dir: Path,
                config_file=None, gpu_slots: dict | None = None) -> dict:
     """Everything about where and with what a run executes; the trainer adds config, times and results.
 
-    `code` is the run's code identity (runcode.RunCode), analysed once per run (not again here): its hash and
-    each definition's; `environment_dir` keeps the list of installed distributions of each environment once.
-    The numeric recipe is in the identity ("recipe"); how it is carried out is "numerics"."""
+    The identity (settings, recipe, `training_code`, `data` checksums) is the record's already, once; `code` is
+    the run's code identity (runcode.RunCode), analysed once per run: each definition's hash, for `trifecta why`;
+    `environment_dir` keeps the list of installed distributions of each environment once. How the recipe is
+    carried out is "numerics"."""
     device = recipe.device
     return {
         "git": git_state([config_file] if config_file else ()),
         "source_sha256": source_hash(),
-        "training_code_sha256": code.sha256,
         "training_code_definitions": code.definitions,
         "versions": versions(),
         "environment": environment(environment_dir),
@@ -95,5 +95,4 @@ def run_record(*, recipe, deterministic: bool, data_checksums: dict, code, envir
         "slurm_job_id": slurm_job_id(),
         "numerics": recipe.describe(),
         "determinism": {"deterministic": deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark},
-        "data_sha256": data_checksums,
     }

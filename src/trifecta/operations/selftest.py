@@ -28,7 +28,7 @@ import torch
 from trifecta.operations.devices import add_device_options, device_from_options
 from trifecta.operations.lease import Lease
 from trifecta.operations import record as provenance
-from trifecta.identity.codehash import command_hash
+from trifecta.identity.commands import command_code
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.config import TrainConfig
@@ -38,9 +38,8 @@ from trifecta.training.registry import get_dataset
 from trifecta.training.rundir import write_atomic
 
 FAMILIES = [("tff", "s"), ("vff", "d"), ("bp", "d"), ("fa", "f"), ("pep", "t")]
-CODE = "operations/selftest.py"  # the report holds the hash of this module and all it imports: the training code it tested
 CIFAR10 = get_dataset("cifar10")
-STEPS = 8  # on one repeated batch: enough for every family's loss to fall at its default rate
+TRIAL_STEPS = 8  # on one repeated batch: enough for every family's loss to fall at its default rate
 SCORE_RTOL, SCORE_ATOL, ARGMAX_AGREEMENT = 0.05, 1e-3, 0.9  # bf16 keeps ~3 significant digits
 
 
@@ -57,7 +56,7 @@ def settings(algo: str, cuda: bool, precision: str) -> TrainConfig:
 
 
 def loss_falls(algo: str, arch: str, device, precision: str) -> dict:
-    """STEPS steps on one batch: first and last loss (mean over layers) and the median step time in ms."""
+    """TRIAL_STEPS steps on one batch: first and last loss (mean over layers) and the median step time in ms."""
     torch.manual_seed(0)
     cfg = settings(algo, device.type == "cuda", precision)
     trainer = build_trainer(algo, CIFAR10, arch, cfg, device)
@@ -65,7 +64,7 @@ def loss_falls(algo: str, arch: str, device, precision: str) -> dict:
     x = data.normalize(batch.images, CIFAR10)
     generator = torch.Generator(device=device).manual_seed(0)
     losses, times = [], []
-    for step in range(STEPS):
+    for step in range(TRIAL_STEPS):
         start = time.perf_counter()
         metrics = trainer.train_step(x, batch.labels, step, generator)
         losses.append(metrics[:, 0].nanmean())  # stays on the device until the end
@@ -132,7 +131,7 @@ def selftest(device: torch.device, gpus: int | None = None) -> dict:
         result = loss_falls(algo, arch, device, "auto")
         result["scores"] = scores_agree(algo, arch, device)
         if not result["loss_last"] < result["loss_first"]:
-            report["failures"].append(f"{name}: the loss did not fall in {STEPS} steps on one batch "
+            report["failures"].append(f"{name}: the loss did not fall in {TRIAL_STEPS} steps on one batch "
                                       f"({result['loss_first']:.4g} -> {result['loss_last']:.4g})")
         scores = result["scores"]
         if scores["tolerance_used"] > 1 or scores["argmax_agreement"] < ARGMAX_AGREEMENT:
@@ -151,10 +150,11 @@ def selftest(device: torch.device, gpus: int | None = None) -> dict:
 
 
 def timed_selftest(device: torch.device, gpus: int | None = None) -> dict:
-    """The selftest's report, with the code it tested (CODE: command_hash) and its duration."""
+    """The selftest's report, with the code it tested (its command's code: this module, the training code and all
+    else it imports) and its duration."""
     start = time.perf_counter()
     report = selftest(device, gpus)
-    return {**report, "code": command_hash(CODE), "host": provenance.host(), "seconds": round(time.perf_counter() - start, 1)}
+    return {**report, "code": command_code("selftest"), "host": provenance.host(), "seconds": round(time.perf_counter() - start, 1)}
 
 
 class PreflightFailed(RuntimeError):
@@ -165,7 +165,7 @@ def ensure_passed(path: Path, device: torch.device, stop=lambda: False) -> dict:
     """Before a run trains: the preflight report at `path` must have passed for this checkout's code. A report of
     other code (training code edited since) is made again here, by the first job to get there (a lease: the others
     wait, then read it); a missing report too. Raises PreflightFailed naming the failures and the report."""
-    path, code = Path(path), command_hash(CODE)
+    path, code = Path(path), command_code("selftest")
     report = _read(path)
     if report is None or report.get("code") != code:
         with Lease(path.parent, "preflight report", f".{path.name}.lease").held(stop):

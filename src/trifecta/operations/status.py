@@ -171,7 +171,7 @@ def collect(grid: Grid | None, root: Path) -> list[dict]:
     return rows
 
 
-def summarize(rows: list[dict]) -> dict:
+def summary_of(rows: list[dict]) -> dict:
     """Counts per state, device-hours spent (and the GPU share) and left, and unfinished runs with no estimate."""
     counts, peers = dict.fromkeys(STATES, 0), {}  # peers: (dataset, arch) -> mean epoch times of complete runs
     for row in rows:
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
     try:
         while True:
             rows = collect(grid, args.train_dir)
-            summary = {**summarize(rows), **time_requests(grid, rows)}
+            summary = {**summary_of(rows), **time_requests(grid, rows)}
             text = json.dumps({"rows": rows, "summary": summary}, indent=1) if args.json else render(rows, summary)
             print(("\x1b[H\x1b[2J" if args.watch and not args.json else "") + text, flush=True)
             if not args.watch:

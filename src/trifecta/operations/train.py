@@ -91,7 +91,7 @@ class RunView:
     def __init__(self, out: Path):
         self.out = Path(out)
         self.store: Path | None = None
-        self.run: RunState | None = None  # once it exists, the run records its own failures (in the store)
+        self.state: RunState | None = None  # once it exists, the run records its own failures (in the store)
 
     def show(self, names) -> None:
         """Copy these files of the store, metrics.json last; without it among them, the run directory holds none."""
@@ -120,7 +120,7 @@ class RunView:
         except (TrainingInterrupted, LeaseWaitStopped):
             raise
         except BaseException as err:  # Ctrl-C included
-            if self.run is None or not self.run.record:  # else the store's failed record is shown already
+            if self.state is None or not self.state.record:  # else the store's failed record is shown already
                 (self.out / SUMMARY).unlink(missing_ok=True)
                 write_json_atomic(self.out / RECORD, {
                     **vars(Run(spec.dataset, spec.arch, spec.algo, spec.seed)), "config": spec.cfg.identity_dict(),
@@ -148,8 +148,8 @@ def train(spec: RunSpec) -> dict:
         store = spec.store  # hashes the data files: the identity
         with Lease(store, f"store of identity {spec.identity_hash}").held(stop):
             view.bind(store)
-            run = view.run = RunState(spec, store, show=view.show)
-            if (summary := run.completed()) is not None:
+            state = view.state = RunState(spec, store, show=view.show)
+            if (summary := state.completed()) is not None:
                 view.show(FILES)
                 log.info("identity %s is complete in %s: shown in %s without training", spec.identity_hash,
                          store, view.out)
@@ -157,11 +157,11 @@ def train(spec: RunSpec) -> dict:
             if not (store / INDEX).exists() and (
                     shorter := run_store.continuable(store.parent, spec.identity, spec.cfg)) is not None:
                 with Lease(shorter, f"store of identity {shorter.name}").held(stop):
-                    run.continue_from(shorter)
+                    state.continue_from(shorter)
             if spec.preflight is not None:
                 selftest.ensure_passed(spec.preflight, resolve_device(spec.device), stop)
-            with run.failure_recorded():
-                summary = train_run(spec, run, stop, facts=functools.partial(facts, spec))
+            with state.failure_recorded():
+                summary = train_run(spec, state, stop, facts=functools.partial(facts, spec))
             view.show(FILES)
             return summary
 
@@ -170,7 +170,6 @@ def facts(spec: RunSpec, trainer) -> dict:
     """Where and with what the run executes, for its record (operations/record.py), and whether leases held it."""
     record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic, code=spec.code,
                                    config_file=spec.config_file,
-                                   data_checksums=spec.identity["data"],
                                    environment_dir=spec.store.parent / "environments", gpu_slots=gpus.current())
     return {**record, "lease": "flock" if lease_enabled() else "off"}
 

@@ -3,6 +3,7 @@
     grid = Grid.from_config(config)          # raises GridError naming the entry, the key, the value and why
     grid.runs                                # {runs.Run: grid entry}
     grid.settings(run)                       # that run's resolved TrainConfig
+    grid.figure_job("fig1")                  # what a configured figure's job needs (planning/figurejob.py)
 
 The workflow (workflow/rules/common.smk), `trifecta status`, the audit and the GPU-hour benchmark read the grid
 here, so a run's settings and the checks of the `probe:`, `figures:` and `tables:` blocks have one home. Reading
@@ -14,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 
 from trifecta.identity.runcode import run_code
+from trifecta.planning.figurejob import FigureJob, figure_job
 from trifecta.planning.paper import BASELINE_NOTES, FIGURES, TABLES
 from trifecta.planning.runs import Run
 from trifecta.training.config import ConfigError, TrainConfig, render_settings, resolved_recipe, settings_config
@@ -119,43 +121,46 @@ class Grid:
                                     f"'{self.runs[run]['name']}') keeps snapshots at epochs {kept} only; add it to "
                                     "that entry's settings.snapshot_epochs or change probe.epoch")
 
-    def figure_runs(self, name: str) -> list[Run] | None:
-        """Every run a configured figure draws, or None when the figure is off or a run is not in the grid."""
+    def figure_job(self, name: str) -> FigureJob | None:
+        """A configured figure's job (planning/figurejob.py), or None: figures off, no entry, a run it draws not in
+        the grid, or probes it draws that the probe block does not make."""
         figures = self.config.get("figures", {})
-        spec = figures.get(name)
-        if not figures.get("activate") or not spec:
+        entry = figures.get(name)
+        if not figures.get("activate") or not entry:
             return None
-        runs = [self.select(dataset=spec["dataset"], arch=spec["arch"], algo=algo) for algo in spec["algos"]]
-        return None if not all(runs) else [run for group in runs for run in group]
+        job = figure_job(name, entry, self.runs)
+        if job and "probe" in FIGURES[name].data and not self._probes(job):
+            return None
+        return job
+
+    def _probes(self, job: FigureJob) -> bool:
+        """Whether the probe block probes every run a figure draws."""
+        probe = self.config.get("probe", {})
+        return bool(probe.get("activate")) and (probe["dataset"], probe["arch"]) == (job.dataset, job.arch) \
+            and set(job.algos) <= set(probe["algos"])
 
     def _check_figures(self) -> None:
-        for name, spec in self.config.get("figures", {}).items():
+        for name, entry in self.config.get("figures", {}).items():
             if name == "activate":
                 continue
             if name not in FIGURES:
                 raise GridError(f"config: figures.{name}: no such figure; the paper's are {', '.join(FIGURES)} "
                                 "(planning/paper.py)")
-            _check_names(f"figures.{name}", spec)
-            extra = sorted(set(spec) - {"dataset", "arch", "algos", *FIGURES[name].options})
-            if extra:
-                raise GridError(f"config: figures.{name}.{extra[0]}: {name} takes no such option (it takes: "
-                                f"{', '.join(FIGURES[name].options) or 'none'})")
-            runs = self.figure_runs(name)
-            if not runs:
-                if self.config["figures"].get("activate") and spec:
-                    missing = [f"{spec['dataset']}/{spec['arch']}/{algo}" for algo in spec["algos"]
-                               if not self.select(dataset=spec["dataset"], arch=spec["arch"], algo=algo)]
+            _check_names(f"figures.{name}", entry)
+            try:
+                job = figure_job(name, entry, self.runs)
+            except ValueError as err:
+                raise GridError(f"config: figures.{name}.{err}") from None
+            if job is None:
+                if self.config["figures"].get("activate"):
+                    missing = [f"{entry['dataset']}/{entry['arch']}/{algo}" for algo in entry["algos"]
+                               if not self.select(dataset=entry["dataset"], arch=entry["arch"], algo=algo)]
                     self.notes.append(f"figures.{name}: no run of {', '.join(missing)} in the grid: not drawn")
                 continue
-            layers = get_arch(spec["arch"]).layers
-            for layer in spec.get("layers", []):
-                if layer > layers:
-                    raise GridError(f"config: figures.{name}.layers: layer {layer}, but arch '{spec['arch']}' has "
-                                    f"{layers} layers")
             for option, setting in FIGURES[name].keeps:
-                epochs = spec.get(option)
+                epochs = job.options[option]
                 epochs = [e for e in (epochs if isinstance(epochs, list) else [epochs]) if e is not None]
-                for run in runs:
+                for run in job.runs:
                     kept = getattr(self.settings(run), setting)
                     missing = [e for e in epochs if e not in kept]
                     if missing:
@@ -179,9 +184,9 @@ class Grid:
                                 f"(run {run.id}, grid entry '{entry['name']}'); add `{run.arch}: MINUTES` there")
 
 
-def _check_names(block: str, spec: dict) -> None:
+def _check_names(block: str, entry: dict) -> None:
     """The dataset and architecture an analysis block names exist."""
     try:
-        get_dataset(spec["dataset"]), get_arch(spec["arch"])
+        get_dataset(entry["dataset"]), get_arch(entry["arch"])
     except ValueError as err:
         raise GridError(f"config: {block}: {err}") from None

@@ -5,7 +5,9 @@ Plain Python (no pandas, no torch): the workflow reads it while planning and der
 targets and inputs and the checks of the config's `tables:` and `figures:` blocks. The paper's printed values
 are in paper_values.csv beside this file; the long captions of the report in workflow/report/{table,figure}.rst
 (a test checks that every declared table and figure has one). Adding a figure: a `Figure` below, its drawing
-function in figures.py (`DRAW`) and its caption; adding a table: a `Table` below and its cells in `layout`.
+function in figures.py (`DRAW`) and its caption; a figure's option: an `Option` in `FIGURE_OPTIONS`, named in the
+`options` of the figures that take it, whose drawing functions read it; adding a table: a `Table` below and its
+cells in `layout`.
 """
 
 from dataclasses import dataclass
@@ -33,10 +35,29 @@ class Figure:
     title: str  # what it plots, one line
     data: tuple[str, ...] = ()  # inputs beyond runs.csv and layers.csv: "steps" (epoch means and thinned steps of
     # the step metrics), "probe" (the probe table), "weights" (exported weight matrices)
-    options: tuple[str, ...] = ()  # keys of its `figures:` entry beyond dataset, arch, algos: epochs, layers,
-    # epoch, clamp
+    options: tuple[str, ...] = ()  # the FIGURE_OPTIONS it takes: keys of its `figures:` entry beyond dataset, arch,
+    # algos, and `trifecta figure` options; its drawing function reads them as ctx.options[NAME]
     keeps: tuple[tuple[str, str], ...] = ()  # (option, setting): the epochs the option names must be in that
     # setting of every run drawn (an evaluation, or a kept snapshot)
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option a figure may take: a key of the figure's `figures:` entry and a `trifecta figure` option, whose
+    values are positive numbers (planning/figurejob.py checks them and fills in the default)."""
+    name: str
+    help: str  # what it chooses (`trifecta figure --help`)
+    type: type = int  # of each value: int or float
+    many: bool = False  # a list of values (default: empty, the drawing's own choice)
+    default: int | float | None = None  # of one value, when the entry leaves it out or gives null (None: the
+    # drawing's own choice)
+    flag: str = ""  # its `trifecta figure` option, where not --NAME
+    layer: bool = False  # its values are layers of the figure's architecture
+
+    @property
+    def command_option(self) -> str:
+        """Its `trifecta figure` option, without the dashes."""
+        return self.flag or self.name.replace("_", "-")
 
 
 TABLES = {t.id: t for t in [
@@ -61,13 +82,21 @@ FIGURES = {f.id: f for f in [
     Figure("fig10", "one layer's weight matrix by normalisation", ("weights",), ("layers", "epoch", "clamp"),
            (("epoch", "snapshot_epochs"),)),
 ]}
+FIGURE_OPTIONS = {o.name: o for o in [
+    Option("epochs", "epochs compared (default: the first, middle and last evaluated)", many=True),
+    Option("layers", "layers shown, or the last one compared or drawn (default: the first and last, or the last)",
+           many=True, flag="show-layers", layer=True),  # --layers is layers.csv
+    Option("epoch", "the evaluation or snapshot epoch shown (default: the last)"),
+    Option("clamp", "colour range ± of the weight image", float, default=0.3),
+]}
+assert {o for f in FIGURES.values() for o in f.options} <= set(FIGURE_OPTIONS), "a figure's option is undeclared"
 CAPTIONS = {t.id: t.title for t in TABLES.values()}
 
 
 # ---- Names for readers: labels and descriptions (display text, outside the training code) ----
 
-COLUMNS = {"mnist": "MNIST", "fmnist": "F-MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10",
-           "cifar100": "CIFAR-100"}  # dataset -> its column in the paper's tables
+DATASET_COLUMNS = {"mnist": "MNIST", "fmnist": "F-MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10",
+                   "cifar100": "CIFAR-100"}  # dataset -> its column in the paper's tables
 DATASET_DESCRIPTIONS = {"mnist": "MNIST digits (torchvision)", "fmnist": "Fashion-MNIST (torchvision)",
                         "svhn": "SVHN digits, train split (torchvision)", "cifar10": "CIFAR-10 (torchvision)",
                         "cifar100": "CIFAR-100, fine labels (torchvision)",
@@ -98,11 +127,11 @@ def layout() -> list[dict]:
              ("TFF/s", "tff", 10), ("TFF/s", "tff", 100), ("TFF/s", "tff", 200), ("TFF/d", "tff", 100),
              ("TFF/d", "tff", 200), ("TFF/d", "tff", 500), ("BP/d", "bp", 100)]
     for row, algo, epoch in rows2:
-        for dataset, column in COLUMNS.items():
+        for dataset, column in DATASET_COLUMNS.items():
             cells.append(_cell("table2", row, column, dataset, row.split("/")[1], algo, epoch, "acc_last"))
     for row, metric in [("only last layer", "acc_last"), ("three last layers", "acc_last3")]:
         for dataset in ["mnist", "fmnist", "svhn", "cifar10"]:
-            cells.append(_cell("table3", row, COLUMNS[dataset], dataset, "d", "tff", 500, metric))
+            cells.append(_cell("table3", row, DATASET_COLUMNS[dataset], dataset, "d", "tff", 500, metric))
     return cells
 
 
@@ -135,9 +164,9 @@ def algo_label(algo: str) -> str:
         return fixed[algo]
     if algo in BASELINE_LABELS:
         return BASELINE_LABELS[algo]
-    spec = parse_ff_name(algo)
-    if spec is None:
+    variant = parse_ff_name(algo)
+    if variant is None:
         return algo
-    loss = "SymBa" if spec.loss == "symba" else ("FTL" if spec.tau is None else f"FTL τ={spec.tau:g}")
-    norm = {"ln": "layer norm", "bn": "batch norm", "none": "no norm"}[spec.norm]
-    return ", ".join([loss, norm] + (["OLU"] if spec.olu else []))
+    loss = "SymBa" if variant.loss == "symba" else ("FTL" if variant.tau is None else f"FTL τ={variant.tau:g}")
+    norm = {"ln": "layer norm", "bn": "batch norm", "none": "no norm"}[variant.norm]
+    return ", ".join([loss, norm] + (["OLU"] if variant.olu else []))

@@ -1,42 +1,26 @@
-"""What each training setting means and `trifecta train --help`'s list of settings: the display side of
-training/config.py (whose TrainConfig holds each setting's type, default and rules); the durations `trifecta
-status` shows. No torch. No rule's command imports this module: editing a help text reruns nothing.
+"""The training settings as readers see them, rendered from their declaration in training/config.py (name, type,
+default, rules, help text): `trifecta train --help`'s list of settings and the settings table of
+docs/configuration.md; the durations `trifecta status` shows. No torch.
+
+    python -m trifecta.planning.settings                                 # print the settings table
+    python -m trifecta.planning.settings --docs [docs/configuration.md]  # write it between the file's markers
+
+After a setting's declaration changes, the second command renders the docs again (tests/unit/test_settings.py
+fails until it has).
 """
 
+import argparse
 import dataclasses
+from pathlib import Path
 
 from trifecta.training.config import FIELDS, format_value
 from trifecta.training.registry import BASELINES
 
-HELP = {
-    "epochs": "training epochs",
-    "eval_epochs": "test accuracy at these epochs (the last is always added)",
-    "snapshot_epochs": "keep the model's weights at these epochs (the last is always added)",
-    "checkpoint_every": "resume checkpoint every N epochs (0: only at the end); not part of a run's identity",
-    "width": "multiplies every layer's channels or units (1.0 = the paper's network)",
-    "batch_size": "positives per step (FF adds as many negatives); samples per step for baselines",
-    "lr_schedule": "piecewise constant learning rate, EPOCH:LR pairs from epoch 0 (0-based), e.g. 0:1e-3,150:1e-4",
-    "tau": "FTL threshold (for algorithms named ftl-..., not ftlN-...)",
-    "alpha": "SymBa separation scale",
-    "init": "initial weights: pytorch (PyTorch's default, as the released code) or kaiming_relu (uniform Kaiming "
-            "with ReLU gain)",
-    "layer_norm": "form of FF layer norm (NORM ln): rms (divide by the root mean square, footnote 2) or pytorch "
-                  "(nn.LayerNorm, as the released code)",
-    "label_matrix": "FF label plane: auto (learned with OLU, fixed random without, §5.1), learned (as the released "
-                    "code), or fixed",
-    "precision": "numeric recipe: auto (bf16 on CUDA, fp32 on a CPU), bf16 (bfloat16 autocast, channels-last, fused "
-                 "Adam, on any device), fp16 (the same with float16, as the released code), fp32; a run's identity "
-                 "holds it resolved on its device (`recipe`)",
-    "last_k": "also classify by the mean goodness of the last k layers (Table 3)",
-    "eval_batch_size": "image-label pairs per evaluation forward pass (speed only; not part of a run's identity)",
-    "augment": "random crop (4 px padding) + rotation (±15°), appendix C",
-    "subset_train": "class-stratified subset of the training images (0 = all)",
-    "subset_test": "class-stratified subset of the test images (0 = all)",
-    "momentum": "SGD momentum (PEPITA only)",
-    "dropout": "dropout probability (PEPITA only)",
-    "pep_hidden": "PEPITA hidden units (before the width multiplier)",
-}
-assert set(HELP) == set(FIELDS), "every setting of TrainConfig needs its help (and no other)"
+TABLE_START = ("<!-- settings table: rendered from src/trifecta/training/config.py by "
+               "`python -m trifecta.planning.settings --docs` -->")
+TABLE_END = "<!-- end of the settings table -->"
+KINDS = {int: "integer", float: "number", bool: "`true` or `false`", str: "text",
+         list[int]: "epochs: `10,100` or a YAML list", list[tuple[int, float]]: "`EPOCH:LR` pairs, comma-separated"}
 
 
 def default_of(name: str):
@@ -46,7 +30,30 @@ def default_of(name: str):
 
 def describe_settings() -> list[tuple[str, str, str]]:
     """(key, default as written on the command line, meaning) of every setting."""
-    return [(name, format_value(default_of(name)), HELP[name]) for name in FIELDS]
+    return [(name, format_value(default_of(name)), f.metadata["help"]) for name, f in FIELDS.items()]
+
+
+def allowed(name: str) -> str:
+    """What a setting may be, from its type and rules: `integer >= 1`, `number in [0, 1)`, one of its choices."""
+    f = FIELDS[name]
+    rules = f.metadata["rules"]
+    if "choices" in rules:
+        return ", ".join(f"`{choice}`" for choice in rules["choices"])
+    kind, low = KINDS[f.type], rules.get("minimum", rules.get("exclusive_minimum"))
+    if "exclusive_maximum" in rules:  # as validate() checks it
+        return f"{kind} in [{low}, {rules['exclusive_maximum']})"
+    if "minimum" in rules:
+        return f"{kind} >= {low}"
+    return f"{kind} > {low}" if "exclusive_minimum" in rules else kind
+
+
+def settings_table() -> str:
+    """docs/configuration.md's table: every setting with its default as `--set` takes it, what it may be, its
+    meaning."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{key}` | {f'`{default}`' if default else 'none'} | {allowed(key)} | {meaning} |"
+             for key, default, meaning in describe_settings()]
+    return "\n".join(rows)
 
 
 def settings_help() -> str:
@@ -65,9 +72,35 @@ def settings_help() -> str:
     return "\n".join(lines)
 
 
+def write_table(path: Path) -> None:
+    """Replace what lies between the file's settings-table markers by settings_table()."""
+    text = path.read_text()
+    if TABLE_START not in text or TABLE_END not in text:
+        raise SystemExit(f"{path}: no settings table here (its markers: {TABLE_START} ... {TABLE_END})")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    path.write_text(text[:start] + "\n" + settings_table() + "\n" + text[end:])
+
+
 def format_duration(seconds: float | None) -> str:
     """12m05s under an hour, 3h02m above; "—" for None (progress lines, `trifecta status`)."""
     if seconds is None:
         return "—"
     s = int(round(seconds))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trifecta.planning.settings",
+                                description="The settings table, rendered from training/config.py.")
+    p.add_argument("--docs", type=Path, nargs="?", const=Path("docs/configuration.md"), metavar="FILE",
+                   help="write it between the markers of FILE (default: docs/configuration.md) instead of printing")
+    args = p.parse_args(argv)
+    if args.docs is None:
+        print(settings_table())
+    else:
+        write_table(args.docs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,12 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from trifecta.analysis.cells import summarize
+from trifecta.analysis.cells import mean_std
 from trifecta.analysis.snapshot import resolve_snapshot
-from trifecta.planning.grid import Grid, GridError
-from trifecta.identity.codehash import identity_differences
-from trifecta.identity.codehash import data_checksums, identity_sha256
-from trifecta.planning.runs import Run
+from trifecta.identity.codehash import identity_differences, identity_sha256, record_identity
+from trifecta.provenance.identities import check_cell_seeds, check_grid, identities
 from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
                                       sha256_file)
 
@@ -64,7 +62,7 @@ def missing_provenance(record: dict) -> list[str]:
         missing.append("git.commit")
     if not isinstance(git.get("dirty"), bool):
         missing.append("git.dirty")
-    for key in ("source_sha256", "training_code_sha256"):
+    for key in ("source_sha256", "training_code"):
         if not HEX64.match(str(record.get(key))):
             missing.append(key)
     versions = record.get("versions") or {}
@@ -73,9 +71,9 @@ def missing_provenance(record: dict) -> list[str]:
     environment = record.get("environment") or {}
     if not HEX64.match(str(environment.get("sha256"))) or not environment.get("file"):
         missing.append("environment")
-    data = record.get("data_sha256") or {}
+    data = record.get("data") or {}
     if not data or not all(HEX64.match(str(v)) for v in data.values()):
-        missing.append("data_sha256")
+        missing.append("data")
     missing += [k for k in ("started", "finished", "identity_sha256", "config") if not record.get(k)]
     if record.get("status") != "complete":
         missing.append(f"status (is {record.get('status')!r}, not 'complete')")
@@ -112,10 +110,10 @@ def check_run(run_id: str, entry: dict) -> tuple[list[str], list[str]]:
         fails.append(f"run {run_id}: {run_dir / SUMMARY}: identity does not hash to its identity_sha256")
     if record.get("identity_sha256") != metrics.get("identity_sha256"):
         fails.append(f"run {run_id}: {run_dir / RECORD}: identity_sha256 differs from metrics.json's")
-    if record.get("training_code_sha256") != (metrics.get("identity") or {}).get("training_code"):
-        fails.append(f"run {run_id}: {run_dir / RECORD}: training_code_sha256 differs from metrics.json's")
-    if record.get("data_sha256") != (metrics.get("identity") or {}).get("data"):
-        fails.append(f"run {run_id}: {run_dir / RECORD}: data_sha256 differs from metrics.json's identity")
+    if record_identity(record) != metrics.get("identity"):
+        different = [k for k, _, _ in identity_differences(record_identity(record), metrics.get("identity") or {})]
+        fails.append(f"run {run_id}: {run_dir / RECORD}: its identity differs from metrics.json's in "
+                     f"{', '.join(different) or 'its keys'}")
     device = (record.get("device") or {}).get("type")
     if ((metrics.get("identity") or {}).get("recipe") or {}).get("device") != device:
         fails.append(f"run {run_id}: {run_dir / SUMMARY}: the identity's recipe is not for the device it ran on "
@@ -175,7 +173,7 @@ def recompute_cell(cell: dict, runs: dict) -> tuple[float, float, int, list[str]
             values.append(100 * float(value))
         except (OSError, KeyError, TypeError, ValueError) as err:
             fails.append(f"{cell['id']}: {path}: cannot read {cell['metric']} at epoch {cell['ours_epoch']} ({err!r})")
-    mean, std = summarize(values)
+    mean, std = mean_std(values)
     return mean, std, len(values), fails
 
 
@@ -209,75 +207,6 @@ def check_snapshot_use(artefact: dict, runs: dict) -> list[str]:
         if entry is None or entry["sha256"] != use["sha256"]:
             fails.append(f"{artefact['id']}: {runs[use['run']]['run_dir']}: used snapshot epoch {use['epoch']} "
                          f"with sha256 {use['sha256'][:12]}…, which the run does not record")
-    return fails
-
-
-# ---- Runs against the grid, and the seeds of a cell against each other ----
-
-def identities(runs: dict) -> dict:
-    """Each run's identity from its metrics.json (None where it cannot be read: check_run reports why)."""
-    found = {}
-    for rid, entry in runs.items():
-        try:
-            found[rid] = read_json(Path(entry["run_dir"]) / SUMMARY)["identity"]
-        except (OSError, ValueError, KeyError, TypeError):
-            found[rid] = None
-    return found
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:38] + "…"
-
-
-def check_grid(spec: dict | None, runs: dict, recorded: dict) -> list[str]:
-    """Every run against the identity the grid (spec: {"runs", "data_dir"}) and this checkout name for it."""
-    if not spec:
-        return ["lineage: it names no grid (made by `trifecta lineage` without --grid): runs cannot be checked "
-                "against the config"]
-    try:
-        grid = Grid.from_config({"runs": spec["runs"]})
-    except (GridError, KeyError, TypeError) as err:
-        return [f"lineage: its grid cannot be read: {err}"]
-    checksums, fails = {}, []
-    for rid, identity in recorded.items():
-        run, path = Run.parse(rid), Path(runs[rid]["run_dir"]) / SUMMARY
-        if run not in grid.runs:
-            fails.append(f"run {rid}: {path}: not in the grid (the config's `runs`), so no setting of it is checked")
-            continue
-        if identity is None:
-            continue
-        if run.dataset not in checksums:
-            try:
-                checksums[run.dataset] = data_checksums(run.dataset, Path(spec["data_dir"]))
-            except (OSError, RuntimeError) as err:
-                checksums[run.dataset] = None
-                fails.append(f"data {run.dataset}: cannot be checksummed: {err}")
-        device = (identity.get("recipe") or {}).get("device")  # the grid's precision, resolved where it ran
-        expected = grid.expected_identity(run, device or "unrecorded")
-        if checksums[run.dataset] is not None:
-            expected["data"] = checksums[run.dataset]
-        entry = grid.runs[run]["name"]
-        for what, mine, wanted in identity_differences(identity, expected):
-            source = {"training_code": "this checkout's training code"}.get(what, f"grid entry '{entry}'")
-            if what.startswith("recipe."):
-                source = f"grid entry '{entry}' (precision {grid.settings(run).precision} on {device})"
-            if what.startswith("data."):
-                source = f"the file in {spec['data_dir']}"
-            fails.append(f"run {rid}: {path}: {what} is {_short(mine)}, {source} gives {_short(wanted)}")
-    return fails
-
-
-def check_cell_seeds(cells: list[dict], recorded: dict) -> list[str]:
-    """The runs of a cell differ in nothing but the seed."""
-    fails = []
-    for cell in cells:
-        ids = [rid for rid in cell["runs"] if recorded.get(rid) is not None]
-        for rid in ids[1:]:
-            first = recorded[ids[0]]
-            for what, mine, theirs in identity_differences(recorded[rid], {**first, "seed": recorded[rid]["seed"]}):
-                fails.append(f"{cell['id']}: runs {ids[0]} and {rid} differ in {what} ({_short(theirs)} vs "
-                             f"{_short(mine)}): the seeds of a cell must share every setting but the seed")
     return fails
 
 

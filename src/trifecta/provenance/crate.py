@@ -29,6 +29,7 @@ from pathlib import Path
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
+from trifecta.identity.commands import COMMANDS
 from trifecta.planning.paper import DATASET_DESCRIPTIONS
 from trifecta.training.rundir import FILES as RUN_FILES, RECORD, SUMMARY, read_json, sha256_file
 
@@ -37,12 +38,10 @@ PROFILES = {"https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",  # the
             "https://w3id.org/ro/wfrun/provenance/0.5": "Provenance Run Crate",
             "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "Workflow RO-Crate"}
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"  # defines sha256 and environment
-STEPS = {"train_model": ("trifecta train", "train one run (dataset, architecture, algorithm, seed)"),
-         "probe_layers": ("trifecta probe", "probe classifiers on each layer's frozen features"),
-         "make_table": ("trifecta tables", "a table of the paper beside the paper's values"),
-         "plot_figure": ("trifecta figure", "a figure of the paper")}  # rule -> its command, what it does
+RULES = {"train_model": "train", "probe_layers": "probe", "make_table": "tables", "plot_figure": "figure"}  # rule ->
+# the `trifecta` command it runs (what each does: identity/commands.py)
 IDENTITY = ("dataset", "arch", "algo", "seed")  # with run.json's config: a run's settings
-ENVIRONMENT = ("git", "source_sha256", "training_code_sha256", "versions", "device", "gpu", "recipe",
+ENVIRONMENT = ("git", "source_sha256", "training_code", "versions", "device", "gpu", "recipe",
                "determinism", "host", "slurm_job_id")  # run.json keys, where present
 STATUS = {True: "http://schema.org/CompletedActionStatus", False: "http://schema.org/FailedActionStatus"}
 
@@ -126,7 +125,7 @@ class Crate:
         data = [self.entity(f"#data/{dataset}/{name}", "File", name=name, sha256=sha, **media_type(name),
                             description=f"a file of {what}; the data directory was {data_dir}",
                             exampleOfWork=self.parameter(tool, "input", "data", "File"))
-                for name, sha in (record.get("data") or record.get("data_sha256") or {}).items()]
+                for name, sha in (record.get("data") or {}).items()]
         settings = [self.entity(f"#train/{rid}/{key}", "PropertyValue", name=key, value=scalar(value),
                                 exampleOfWork=self.parameter(tool, "input", key, kind(value)))
                     for key, value in {**{k: record[k] for k in IDENTITY}, **record.get("config", {})}.items()]
@@ -158,16 +157,35 @@ def build_crate(lineage: dict, root: Path, workflow: Path = Path("Snakefile"),
     c, runs = Crate(root), lineage["runs"]
     records = {rid: read_record(rid, entry) for rid, entry in runs.items()}
     commits = ", ".join(sorted({(r.get("git") or {}).get("commit") or "unknown" for r in records.values()}))
+    tools = make_tools(c, lineage, records, commits)
+    data_dir = (lineage.get("grid") or {}).get("data_dir", "the data directory")
+    actions = {rule: [] for rule in RULES}
+    actions["train_model"] = [c.train(tools["train_model"], rid, runs[rid], records[rid], data_dir) for rid in runs]
+    analysis_actions(c, lineage, tools, actions)
+    steps = [rule for rule in RULES if actions[rule]]  # a tool in the crate must have run
+    c.crate.delete(*[tools[rule] for rule in RULES if rule not in steps])
+    run = workflow_run(c, lineage, records, workflow, commits, tools, actions, steps)
+    describe(c, license, len(runs), [run, *(a for rule in steps for a in actions[rule])])
+    return c.crate
+
+
+def make_tools(c: Crate, lineage: dict, records: dict, commits: str) -> dict:
+    """A SoftwareApplication per rule's command, with the version of its code (the training runs': the commits,
+    and the training code's hash as identifier)."""
     versions = {"train_model": commits, "make_table": lineage["analysis_code_sha256"],
                 "plot_figure": lineage["figures_code_sha256"]}  # the probe's code hash is not in the lineage
-    tools = {rule: c.entity("#" + command.replace(" ", "-"), "SoftwareApplication", name=command, description=what,
-                            softwareVersion=versions.get(rule)) for rule, (command, what) in STEPS.items()}
-    codes = [c.entity(f"#training-code/{code}", "PropertyValue", name="training_code_sha256", value=code)
-             for code in sorted({str(r.get("training_code_sha256")) for r in records.values()})]
-    tools["train_model"]["identifier"] = codes[0] if len(codes) == 1 else codes  # one, if the lineage is audited
-    data_dir = (lineage.get("grid") or {}).get("data_dir", "the data directory")
-    actions = {rule: [] for rule in STEPS}
-    actions["train_model"] = [c.train(tools["train_model"], rid, runs[rid], records[rid], data_dir) for rid in runs]
+    tools = {rule: c.entity(f"#trifecta-{command}", "SoftwareApplication", name=f"trifecta {command}",
+                            description=COMMANDS[command][1], softwareVersion=versions.get(rule))
+             for rule, command in RULES.items()}
+    codes = [c.entity(f"#training-code/{code}", "PropertyValue", name="training_code", value=code)
+             for code in sorted({str(r.get("training_code")) for r in records.values()})]
+    tools["train_model"]["identifier"] = codes[0] if len(codes) == 1 else codes
+    return tools
+
+
+def analysis_actions(c: Crate, lineage: dict, tools: dict, actions: dict) -> None:
+    """A CreateAction per probe, figure and table, its runs' metrics.json and snapshots in, its files out."""
+    runs = lineage["runs"]
 
     def metrics(rids):
         return [c.file(Path(runs[r]["run_dir"]) / SUMMARY, runs[r]["files"].get(SUMMARY), f"{SUMMARY} of run {r}")
@@ -178,7 +196,6 @@ def build_crate(lineage: dict, root: Path, workflow: Path = Path("Snakefile"),
                        f"snapshot of run {s['run']} at epoch {s['epoch']}") for s in artefact.get("snapshots", [])]
 
     def act(rule, id_, name, description, inputs, paths):
-        """A CreateAction of a probe, table or figure: `paths`, its files, with their hashes from the lineage."""
         actions[rule].append(c.entity(id_, "CreateAction", name=name, description=description, instrument=tools[rule],
                                       object=inputs, endTime=modified(paths),
                                       result=[c.file(p, lineage["files"].get(p), name) for p in paths]))
@@ -199,9 +216,10 @@ def build_crate(lineage: dict, root: Path, workflow: Path = Path("Snakefile"),
         act("make_table", f"#table/{stem.name}", f"table {stem.name}", f"{len(cells)} cells from {len(rids)} runs",
             metrics(rids), [p for p in lineage["files"] if Path(p).with_suffix("") == stem])  # .csv, .md, ...
 
-    # ---- The workflow, its run, and Snakemake's run of it: a ControlAction per step ----
-    steps = [rule for rule in STEPS if actions[rule]]  # a tool in the crate must have run
-    c.crate.delete(*[tools[rule] for rule in STEPS if rule not in steps])
+
+def workflow_run(c: Crate, lineage: dict, records: dict, workflow: Path, commits: str, tools: dict, actions: dict,
+                 steps: list) -> ContextEntity:
+    """The workflow, its run (the data in, the results out), and Snakemake's run of it: a ControlAction per step."""
     wf = c.crate.add_workflow(dest_path=os.path.relpath(workflow, c.root), main=True, lang="snakemake", properties={
         "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"], "version": commits,
         "name": "The Trifecta reproduction workflow", "hasPart": [tools[rule] for rule in steps],
@@ -214,7 +232,7 @@ def build_crate(lineage: dict, root: Path, workflow: Path = Path("Snakefile"),
     started = min((r["started"] for r in records.values() if r.get("started")), default=None)
     run = c.entity(
         "#workflow-run", "CreateAction", name="run of the Trifecta workflow", instrument=wf, startTime=started,
-        endTime=modified([lineage_file]), description=f"{len(runs)} training runs, then probes, tables, figures",
+        endTime=modified([lineage_file]), description=f"{len(records)} training runs, then probes, tables, figures",
         object=[data[i] for i in sorted(data)] + [c.file(p, lineage["files"][p], "an input of the workflow")
                                                   for p in lineage["files"] if p not in inside],
         result=[c.file(p, lineage["files"][p], "a result of the workflow") for p in inside] + (
@@ -224,15 +242,19 @@ def build_crate(lineage: dict, root: Path, workflow: Path = Path("Snakefile"),
     c.entity("#snakemake-run", "OrganizeAction", name="run of Snakemake", object=controls, result=run,
              startTime=started, instrument=c.entity("https://snakemake.github.io", "SoftwareApplication",
                                                     name="Snakemake", url="https://snakemake.github.io"))
-    if license.startswith(("http://", "https://")):  # a license with a URL is an entity the crate describes
+    return run
+
+
+def describe(c: Crate, license: str, runs: int, mentions: list) -> None:
+    """The crate's root dataset: name, license (an entity where it is a URL), profiles, what it mentions."""
+    if license.startswith(("http://", "https://")):
         license = c.entity(license, "CreativeWork", name=license.rsplit("/", 1)[-1])
     for key, value in {"name": "The Trifecta reproduction: results", "license": license,
-                       "description": f"{len(runs)} training runs and the tables, probes and figures made from them",
+                       "description": f"{runs} training runs and the tables, probes and figures made from them",
                        "conformsTo": [c.entity(url, "CreativeWork", name=name, version=url.rsplit("/", 1)[1])
                                       for url, name in PROFILES.items()],
-                       "mentions": [run, *(a for rule in steps for a in actions[rule])]}.items():
+                       "mentions": mentions}.items():
         c.crate.root_dataset[key] = value
-    return c.crate
 
 
 def build_parser() -> argparse.ArgumentParser:

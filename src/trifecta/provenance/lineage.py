@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 
 from trifecta.analysis.snapshot import resolve_snapshot
-from trifecta.identity.codehash import command_hash
+from trifecta.identity.commands import command_code
 from trifecta.training.rundir import FILES as RUN_FILES, RECORD, read_json, sha256_file
 
 # run.json fields copied into the lineage (the rest: config, identity, per-epoch times)
-PROVENANCE = ("git", "source_sha256", "training_code_sha256", "versions", "environment", "data_sha256", "device",
+PROVENANCE = ("git", "source_sha256", "training_code", "versions", "environment", "data", "device",
               "gpu", "gpu_slots", "host", "slurm_job_id", "determinism", "started", "finished", "status", "resumes")
 
 
@@ -53,8 +53,8 @@ def build_lineage(fragments: list[dict], grid: dict | None = None) -> dict:
         if not Path(path).exists():
             raise ValueError(f"{path} is listed by a lineage fragment but does not exist")
         files[path] = sha256_file(Path(path))
-    return {"analysis_code_sha256": command_hash("analysis/tables.py"),
-            "figures_code_sha256": command_hash("analysis/figures.py"),
+    return {"analysis_code_sha256": command_code("tables"),
+            "figures_code_sha256": command_code("figure"),
             "runs": {rid: run_entry(Path(d)) for rid, d in sorted(runs.items())},
             "artefacts": artefacts, "files": files, "grid": grid}
 

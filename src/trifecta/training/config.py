@@ -1,11 +1,14 @@
-"""Training settings: one dataclass with the paper's defaults, parsed from a YAML file and `--set key=value`.
+"""Training settings, each declared once in TrainConfig (name, type, default, rules, help text, whether a run's
+identity holds it), parsed from a YAML file and `--set key=value`.
 
 Unknown keys and malformed values are errors that name the key (in the spirit of nanoGPT's configurator).
 Defaults follow appendix C of the paper: Adam at 1e-3, 512 positives + 512 negatives per step, SymBa
 alpha = 4, FTL tau = 2; where the paper is silent, the authors' released code. A baseline's source may
 differ (registry.algorithm_defaults: e.g. PEPITA's batch size and rates); explicit settings always win.
-Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml. What each
-setting means is said in planning/settings.py (display text stays out of the training code).
+Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml. `trifecta train
+--help` and the settings table of docs/configuration.md are rendered from the declaration (planning/settings.py);
+the workflow's schema leaves the settings to this module. A help text is display text: no code identity counts
+it (identity/codehash.py), so rewording one reruns nothing.
 
 Importable without torch: the workflow validates every grid entry with it while planning.
 """
@@ -29,43 +32,67 @@ class ConfigError(ValueError):
         self.key, self.value, self.why = key, value, why
 
 
-def _setting(default, **rules):
-    """A dataclass field with its rules (minimum, exclusive_minimum, exclusive_maximum, choices): validate() checks
-    them, the config schema must state them (a test checks), and planning/settings.py explains each setting."""
+def _setting(default, help: str, identity: bool = True, **rules):
+    """A setting, declared once: its default, its help text (display text, which no code identity counts:
+    identity/codehash.py), whether a run's identity holds it, and its rules (minimum, exclusive_minimum,
+    exclusive_maximum, choices), which validate() checks; planning/settings.py renders `--help` and the docs."""
+    metadata = {"help": help, "identity": identity, "rules": rules}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=rules)
-    return field(default=default, metadata=rules)
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = _setting(100, minimum=1)
-    eval_epochs: list[int] = _setting([])
-    snapshot_epochs: list[int] = _setting([])
-    checkpoint_every: int = _setting(10, minimum=0)
-    width: float = _setting(1.0, exclusive_minimum=0)
-    batch_size: int = _setting(512, minimum=2)
-    lr_schedule: list[tuple[int, float]] = _setting([(0, 1e-3)])
-    tau: float = _setting(2.0)
-    alpha: float = _setting(4.0, exclusive_minimum=0)
-    init: str = _setting("pytorch", choices=("pytorch", "kaiming_relu"))
-    layer_norm: str = _setting("rms", choices=("rms", "pytorch"))
-    label_matrix: str = _setting("auto", choices=("auto", "learned", "fixed"))
-    precision: str = _setting("auto", choices=("auto", "bf16", "fp16", "fp32"))
-    last_k: int = _setting(3, minimum=1)
-    eval_batch_size: int = _setting(8192, minimum=1)
-    augment: bool = _setting(True)
-    subset_train: int = _setting(0, minimum=0)
-    subset_test: int = _setting(0, minimum=0)
-    momentum: float = _setting(0.9, minimum=0)
-    dropout: float = _setting(0.1, minimum=0, exclusive_maximum=1)
-    pep_hidden: int = _setting(1024, minimum=1)
+    epochs: int = _setting(100, minimum=1, help="training epochs")
+    eval_epochs: list[int] = _setting([], help="test accuracy at these epochs (the last is always added)")
+    snapshot_epochs: list[int] = _setting(
+        [], help="keep the model's weights at these epochs (the last is always added)")
+    checkpoint_every: int = _setting(
+        10, minimum=0, identity=False,
+        help="resume checkpoint every N epochs (0: only at the end); not part of a run's identity")
+    width: float = _setting(
+        1.0, exclusive_minimum=0, help="multiplies every layer's channels or units (1.0 = the paper's network)")
+    batch_size: int = _setting(
+        512, minimum=2, help="positives per step (FF adds as many negatives); samples per step for baselines")
+    lr_schedule: list[tuple[int, float]] = _setting(
+        [(0, 1e-3)], help="piecewise constant learning rate, EPOCH:LR pairs from epoch 0 (0-based), e.g. "
+                          "0:1e-3,150:1e-4")
+    tau: float = _setting(2.0, help="FTL threshold (for algorithms named ftl-..., not ftlN-...)")
+    alpha: float = _setting(4.0, exclusive_minimum=0, help="SymBa separation scale")
+    init: str = _setting(
+        "pytorch", choices=("pytorch", "kaiming_relu"),
+        help="initial weights: pytorch (PyTorch's default, as the released code) or kaiming_relu (uniform Kaiming "
+             "with ReLU gain)")
+    layer_norm: str = _setting(
+        "rms", choices=("rms", "pytorch"),
+        help="form of FF layer norm (NORM ln): rms (divide by the root mean square, footnote 2) or pytorch "
+             "(nn.LayerNorm, as the released code)")
+    label_matrix: str = _setting(
+        "auto", choices=("auto", "learned", "fixed"),
+        help="FF label plane: auto (learned with OLU, fixed random without, §5.1), learned (as the released code), "
+             "or fixed")
+    precision: str = _setting(  # out of the identity's settings: the identity holds it resolved, as `recipe`
+        "auto", choices=("auto", "bf16", "fp16", "fp32"), identity=False,
+        help="numeric recipe: auto (bf16 on CUDA, fp32 on a CPU), bf16 (bfloat16 autocast, channels-last, fused "
+             "Adam, on any device), fp16 (the same with float16, as the released code), fp32; a run's identity "
+             "holds it resolved on its device (`recipe`)")
+    last_k: int = _setting(3, minimum=1, help="also classify by the mean goodness of the last k layers (Table 3)")
+    eval_batch_size: int = _setting(
+        8192, minimum=1, identity=False,
+        help="image-label pairs per evaluation forward pass (speed only; not part of a run's identity)")
+    augment: bool = _setting(True, help="random crop (4 px padding) + rotation (±15°), appendix C")
+    subset_train: int = _setting(0, minimum=0, help="class-stratified subset of the training images (0 = all)")
+    subset_test: int = _setting(0, minimum=0, help="class-stratified subset of the test images (0 = all)")
+    momentum: float = _setting(0.9, minimum=0, help="SGD momentum (PEPITA only)")
+    dropout: float = _setting(0.1, minimum=0, exclusive_maximum=1, help="dropout probability (PEPITA only)")
+    pep_hidden: int = _setting(1024, minimum=1, help="PEPITA hidden units (before the width multiplier)")
 
     def validate(self) -> "TrainConfig":
         """Check each setting's rules and the cross-field ones; returns self with eval_ and snapshot_epochs sorted
         and completed."""
         for f in dataclasses.fields(self):
-            value, rules = getattr(self, f.name), f.metadata
+            value, rules = getattr(self, f.name), f.metadata["rules"]
             if "choices" in rules:
                 _require(value in rules["choices"], f.name, value, f"must be one of {', '.join(rules['choices'])}")
             low, high = rules.get("minimum", rules.get("exclusive_minimum")), rules.get("exclusive_maximum")
@@ -96,8 +123,9 @@ class TrainConfig:
         return d
 
     def identity_dict(self) -> dict:
-        """The settings that determine a run's results, as its identity and run.json hold them: all but those that
-        change only speed or safety (NOT_IDENTITY) and `precision`, whose resolution is the identity's recipe."""
+        """The settings that determine a run's results, as its identity and run.json hold them: all but those
+        declared `identity=False` (NOT_IDENTITY): those that change only speed or safety, and `precision`, whose
+        resolution is the identity's recipe."""
         return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
 
     def continues(self, shorter: "TrainConfig") -> bool:
@@ -111,7 +139,7 @@ class TrainConfig:
                         for name in ("eval_epochs", "snapshot_epochs")))
 
 
-NOT_IDENTITY = ("eval_batch_size", "checkpoint_every", "precision")
+NOT_IDENTITY = tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata["identity"])
 CONTINUABLE = ("epochs", "eval_epochs", "snapshot_epochs", "lr_schedule")  # what continues() compares itself
 
 
@@ -186,7 +214,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 def parse_value(key: str, raw):
     """Convert `raw` (string from the command line, or a YAML value) to the type of setting `key`."""
     if key not in FIELDS:
-        why = f"is not a setting; valid settings: {', '.join(sorted(FIELDS))}"
+        why = f"no such setting; valid settings: {', '.join(sorted(FIELDS))}"
         raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}", key, raw, why)
     kind = FIELDS[key].type
     parser = _PARSERS.get(kind, _PARSERS.get(str(kind)))

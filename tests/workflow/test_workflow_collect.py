@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from trifecta.analysis import aggregate
+from trifecta.analysis import collect
 from trifecta.cli import main as cli_main
 
 
@@ -29,7 +29,7 @@ def test_collect_builds_tidy_tables(tmp_path):
     paths = [fake_run(tmp_path, "mnist5k", "vff", 1, {1: 0.3, 5: 0.5}),
              fake_run(tmp_path, "mnist5k", "tff", 0, {5: 0.8}),
              fake_run(tmp_path, "mnist5k", "bp", 0, {5: 0.9}, layers=1)]
-    runs, layers = aggregate.collect(paths)
+    runs, layers = collect.collect(paths)
     assert list(zip(runs.algo, runs.seed, runs.epoch)) == [("bp", 0, 5), ("tff", 0, 5), ("vff", 1, 1), ("vff", 1, 5)]
     assert runs.acc_last.tolist() == [0.9, 0.8, 0.3, 0.5]
     assert runs.acc_last_k.isna().tolist() == [True, False, False, False]
@@ -50,4 +50,4 @@ def test_collect_command_writes_both_files(tmp_path):
 
 def test_collect_reports_a_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError):
-        aggregate.collect([tmp_path / "nope/metrics.json"])
+        collect.collect([tmp_path / "nope/metrics.json"])
