@@ -465,3 +465,19 @@ def test_the_run_directory_gets_metrics_json_last(reference_run, tmp_path, monke
     view.bind(store_of(reference_run))
     view.show(train_cli.FILES)
     assert copied[-1] == "metrics.json" and sorted(copied) == sorted(train_cli.FILES)
+
+
+def test_the_identity_holds_the_recipe_resolved_on_the_device(tmp_path, monkeypatch):
+    """precision=auto on a CUDA device is the same run as an explicit bf16 there, and another run than auto on a
+    CPU: a store filled on a CPU is never shown to a GPU job. The CUDA device is resolved, not used (no GPU here)."""
+    from trifecta.operations import train as train_module
+
+    def identity(precision, device):
+        monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device(device))
+        spec = small_spec(tmp_path / f"{precision}-{device}", overrides=[*SMALL, f"precision={precision}"])
+        return spec.identity_hash, spec.identity["recipe"]
+
+    auto_gpu, bf16_gpu, auto_cpu = identity("auto", "cuda"), identity("bf16", "cuda"), identity("auto", "cpu")
+    assert auto_gpu == bf16_gpu and auto_gpu[1] == {"device": "cuda", "precision": "bf16"}
+    assert auto_cpu[1] == {"device": "cpu", "precision": "fp32"} and auto_cpu[0] != auto_gpu[0]
+    assert identity("bf16", "cpu")[0] not in (auto_gpu[0], auto_cpu[0])  # bf16 on a CPU is a run of its own
