@@ -23,7 +23,7 @@ from PIL import Image
 from trifecta.training import data
 from trifecta.training.algorithms import TRAINERS, build_trainer
 from trifecta.training.algorithms.ff import wrong_labels
-from trifecta.training.config import TrainConfig
+from trifecta.training.settings import Settings
 from trifecta.training.evaluate import evaluate
 from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import resolve_device
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
                "peak_matmul_tflops": peak}
     print(f"device: {name}; measured matmul peak {peak:.2f} TFLOP/s; {n_train} train / {n_test} test; width {width}")
     repeats = 1 if args.quick else 3
-    cfg = TrainConfig(width=width, augment=True).validate()
+    cfg = Settings(width=width, augment=True).validate()
     train_loader = data.DeviceLoader(data.Split(x_train, y_train), INFO, cfg.batch_size, device, seed=0, augment=True)
     test_loader = data.DeviceLoader(data.Split(x_test, y_test), INFO, 8192, device)
     loader = torch.utils.data.DataLoader(PilDataset(x_train, y_train), batch_size=cfg.batch_size, shuffle=True,
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
               f"({100 * eval_tflop / evaluation / peak:.0f}% of peak); reference-style epoch {reference:.3f} s "
               f"-> {reference / ours:.1f}x")
     if "bp" in TRAINERS:
-        bp_cfg = TrainConfig(width=width, batch_size=cfg.batch_size).validate()
+        bp_cfg = Settings(width=width, batch_size=cfg.batch_size).validate()
         trainer = build_trainer("bp", INFO, "d", bp_cfg, device)
         results["train_epoch_s_bp_d"] = timed(lambda: our_epoch(trainer, train_loader), device, repeats)
         print(f"BP/d: train epoch {results['train_epoch_s_bp_d']:.3f} s")

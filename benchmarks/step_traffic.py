@@ -18,7 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from trifecta.training.algorithms import build_trainer
-from trifecta.training.config import TrainConfig
+from trifecta.training.settings import Settings
 from trifecta.training.data import normalize
 from trifecta.training.recipe import resolve_device
 from trifecta.training.registry import get_dataset
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    cfg = TrainConfig(width=args.width, augment=True, precision="bf16").validate()  # the GPU recipe, on any device
+    cfg = Settings(width=args.width, augment=True, precision="bf16").validate()  # the GPU recipe, on any device
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 3, 32, 32), dtype=torch.uint8, generator=gen).to(device)
     labels = torch.randint(0, 10, (args.batch,), generator=gen).to(device)

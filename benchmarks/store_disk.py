@@ -30,7 +30,7 @@ from trifecta.planning.configfile import load_config
 from trifecta.operations.train import RunSpec, train
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
-from trifecta.training.config import build_config, resolved_recipe
+from trifecta.training.settings import build_settings, resolved_recipe
 from trifecta.training.registry import get_dataset
 from trifecta.training.rundir import fmt
 
@@ -44,7 +44,7 @@ def kind(name: str) -> str:
 
 def measure(arch: str, root: Path) -> dict[str, int]:
     """{file kind: bytes} of a finished full-width TFF run of mnist5k, trained on the CPU into a fresh store."""
-    cfg = build_config(overrides=MEASURED, algo="tff", dataset="mnist5k")
+    cfg = build_settings(overrides=MEASURED, algo="tff", dataset="mnist5k")
     spec = RunSpec("mnist5k", arch, "tff", 0, root / arch / "run", root / "data", cfg, device="cpu",
                    store_dir=root / arch / "store")
     train(spec)
@@ -148,7 +148,7 @@ def main() -> None:
         print(f"{name:<18} {measured['s'].get(name, 0):>12,} {measured['d'].get(name, 0):>12,}")
     print(f"{'identity total':<18} {sum(measured['s'].values()):>12,} {sum(measured['d'].values()):>12,}")
     for arch in ("s", "d"):  # part 2's in-memory states against the files the run wrote, in both recipes
-        cfg = build_config(overrides=MEASURED, algo="tff", dataset="mnist5k")
+        cfg = build_settings(overrides=MEASURED, algo="tff", dataset="mnist5k")
         for what, recipe in (("the CPU recipe (fp32)", cfg), ("a GPU job's recipe (bf16)", gpu_recipe(cfg))):
             s = state_sizes("mnist5k", arch, "tff", recipe)
             print(f"TFF/{arch} serialised in memory, {what}: resume {s['resume']:,}, snapshot {s['snapshot']:,}")

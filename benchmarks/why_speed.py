@@ -61,7 +61,7 @@ def write_runs(root: Path, grid: Grid, data_dir: Path) -> None:
         identity = {**expected, "data": checksums[run.dataset]}
         definitions = run_code(run.dataset, run.arch, run.algo).definitions
         if i % 10 == 3:
-            identity["config"] = {**identity["config"], "width": 0.5}
+            identity["settings"] = {**identity["settings"], "width": 0.5}
         if i % 10 == 7:
             identity["training_code"] = "0" * 64
             definitions = {**definitions, next(iter(definitions)): "0" * 16}

@@ -15,7 +15,7 @@ from trifecta.operations import gpus
 from trifecta.identity.codehash import identity_sha256
 from trifecta.operations.train import RunSpec, train
 from trifecta.training import checkpoint
-from trifecta.training.config import build_config
+from trifecta.training.settings import build_settings
 
 # A small TFF/s run: 1/16 width, 512 training and 200 test digits, 8 steps per epoch, a checkpoint every epoch.
 SMALL = ["width=0.0625", "batch_size=64", "subset_train=512", "subset_test=200", "checkpoint_every=1"]
@@ -24,7 +24,7 @@ REFERENCE = [*SMALL, "epochs=3", "eval_epochs=1,3", "snapshot_epochs=1"]
 
 def small_spec(out_dir, algo="tff", seed=0, overrides=REFERENCE, arch="s", dataset="mnist5k", **kw) -> RunSpec:
     """A CPU, deterministic run of the embedded digits (bitwise repeatable)."""
-    cfg = build_config(overrides=list(overrides), algo=algo, dataset=dataset)
+    cfg = build_settings(overrides=list(overrides), algo=algo, dataset=dataset)
     return RunSpec(dataset, arch, algo, seed, out_dir, out_dir.parent / "data", cfg, device="cpu", deterministic=True,
                    **kw)
 
@@ -87,7 +87,7 @@ def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, en
     run_dir.mkdir(parents=True)
     ensemble = ensemble or {e: sum(layers[-last_k:]) / len(layers[-last_k:]) for e, layers in accs.items()}
     identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed,
-                "config": config or {"epochs": max(accs), "last_k": last_k},
+                "settings": config or {"epochs": max(accs), "last_k": last_k},
                 "recipe": recipe or {"device": "cpu", "precision": "fp32"}, "training_code": training_code,
                 "data": data or {"data.gz": "ab" * 32}}
     evals = {str(e): {"acc_layers": layers, "acc_last": layers[-1], f"acc_last{last_k}": ensemble[e]}

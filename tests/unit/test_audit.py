@@ -15,7 +15,7 @@ from trifecta.provenance import audit, lineage
 from trifecta.planning import grid
 from trifecta.identity.codehash import data_checksums
 from trifecta.identity.runcode import RunCode, run_code
-from trifecta.training.config import settings_config
+from trifecta.training.settings import resolve_settings
 from trifecta.training.rundir import sha256_file
 
 HEX = "ab" * 32
@@ -37,7 +37,7 @@ def environment(root) -> dict:
 def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) -> Path:
     """A finished run directory as `trifecta train` leaves it, with run.json and snapshots, trained with
     `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
-    config = json.loads(json.dumps(settings_config(settings, algo, dataset).identity_dict()))
+    config = json.loads(json.dumps(resolve_settings(settings, algo, dataset).identity_dict()))
     metrics = write_finished_run(root, dataset, arch, algo, seed, accs, config=config,
                                  training_code=run_code(dataset, arch, algo).sha256,
                                  data=data_checksums(dataset, Path(root) / "data"))
@@ -157,7 +157,7 @@ def test_missing_provenance_fields_are_named():
         "git.commit", "git.dirty", "source_sha256", "training_code", "versions.python", "versions.torch",
         "versions.torchvision", "versions.numpy", "versions.cuda", "versions.cudnn", "environment", "data",
         "started",
-        "finished", "identity_sha256", "config", "status (is None, not 'complete')"]
+        "finished", "identity_sha256", "settings", "status (is None, not 'complete')"]
 
 
 @pytest.mark.parametrize("name, row", [("eval.csv", "10,1,0.3,5.0,0.2"), ("steps.csv", "1,0,2,0.6,1.0")])

@@ -16,7 +16,7 @@ from trifecta.training import data
 from trifecta.training.algorithms import TRAINERS, build_trainer
 from trifecta.training.algorithms.bp import BPNet
 from trifecta.training.algorithms.fa import FALinear, FANet, FeedbackAlignment
-from trifecta.training.config import TrainConfig, build_config
+from trifecta.training.settings import Settings, build_settings
 from trifecta.training.registry import DATASETS, Dataset
 from trifecta.training.runstate import TrainingInterrupted
 
@@ -35,7 +35,7 @@ def one_thread():
 
 def make(algo, arch, info=MNIST, seed=0, **settings):
     torch.manual_seed(seed)
-    cfg = TrainConfig(**{"width": 0.0625, "eval_batch_size": 64, **settings}).validate()
+    cfg = Settings(**{"width": 0.0625, "eval_batch_size": 64, **settings}).validate()
     return build_trainer(algo, info, arch, cfg, CPU)
 
 
@@ -212,7 +212,7 @@ RUNS = {  # reduced networks, no augmentation, 2 epochs of the 4000 training dig
 
 def run(tmp_path, algo, name="run", extra=()):
     arch, settings = RUNS[algo]
-    cfg = build_config(overrides=["epochs=2", "eval_epochs=1,2", "subset_test=500", "checkpoint_every=1",
+    cfg = build_settings(overrides=["epochs=2", "eval_epochs=1,2", "subset_test=500", "checkpoint_every=1",
                                   *settings, *extra], algo=algo, dataset="mnist5k")
     spec = RunSpec("mnist5k", arch, algo, 0, tmp_path / name, tmp_path / "data", cfg, device="cpu",
                    deterministic=True)

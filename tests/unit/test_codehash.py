@@ -67,7 +67,7 @@ def test_a_commands_code_is_what_its_module_imports():
     (append("identity/codehash.py"), {"provenance/lineage.py", "provenance/audit.py", "provenance/crate.py",
                                       "operations/selftest.py"}),
     # display text: a help= string (a setting's declaration, a command's option) and a figure's label retrain nothing
-    (replace("training/config.py", 'help="training epochs"', 'help="epochs of training"'), set()),
+    (replace("training/settings.py", 'help="training epochs"', 'help="epochs of training"'), set()),
     (replace("analysis/probe.py", '"hidden ReLU units of the probe', '"units of the hidden layer'), set()),
     (replace("operations/train.py", 'help="dataset root"', 'help="the dataset root"'), set()),
     (replace("planning/paper.py", '"shallow CNN (s)"', '"shallow network (s)"'),
@@ -133,10 +133,10 @@ def test_the_hashed_text_leaves_out_what_python_versions_add():
 # names of the registry and of a run's files, the dataset files that provenance hashes, the keys of keyed tables,
 # what a longer run continues). Anything else used only by probes, figures, tables or commands belongs in their
 # modules: the training folder holds what runs compute with, and nothing that only displays or plans.
-TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "config_from_dict", "dataset_files", "FILES", "read_json",
+TRAINING_NAMES_USED_ELSEWHERE = {"canonical_name", "settings_from_dict", "dataset_files", "FILES", "read_json",
                                  "sha256_file", "LIVE", "OWN_STORE", "run_keys", "continues", "continue_from",
                                  "format_value", "render_settings", "weight_key",
-                                 "build_config", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
+                                 "build_settings", "train_run", "RunState", "StopRequest"}  # what `trifecta train` runs
 
 
 def test_training_modules_define_only_what_training_uses():

@@ -137,7 +137,7 @@ def test_every_run_is_an_action_with_its_data_settings_and_files(results):
         inputs = {g[i]["name"]: g[i] for i in ids(action["object"])}
         assert inputs["cifar-10-batches-py/data_batch_1"]["sha256"] == DATA["cifar-10-batches-py/data_batch_1"]
         settings = {name: e["value"] for name, e in inputs.items() if e["@type"] == "PropertyValue"}
-        assert settings == {**{k: record[k] for k in crate.IDENTITY}, **record["config"], "lr_schedule": "[[0, 0.001]]"}
+        assert settings == {**{k: record[k] for k in crate.IDENTITY}, **record["settings"], "lr_schedule": "[[0, 0.001]]"}
         outputs = {i: g[i] for i in ids(action["result"])}
         for name in lineage.RUN_FILES:
             assert outputs[f"train/{rid}/{name}"]["sha256"] == entry["files"][name]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tests.unit.test_models import plain_goodness, plain_layer
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.algorithms.ff import ftl_loss, olu_active, symba_loss, wrong_labels
-from trifecta.training.config import TrainConfig
+from trifecta.training.settings import Settings
 from trifecta.training.models import goodness
 from trifecta.training.registry import DATASETS, check_algorithm, parse_ff_name
 
@@ -63,7 +63,7 @@ def test_olu_schedule_alternates():
 
 def make_trainer(algo, seed=0):
     torch.manual_seed(seed)
-    cfg = TrainConfig(width=0.05, eval_batch_size=64).validate()
+    cfg = Settings(width=0.05, eval_batch_size=64).validate()
     return build_trainer(algo, MNIST, "s", cfg, torch.device("cpu"))
 
 

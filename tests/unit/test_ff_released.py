@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
 from trifecta.training.algorithms.ff import wrong_labels
-from trifecta.training.config import TrainConfig
+from trifecta.training.settings import Settings
 from trifecta.training.registry import DATASETS, get_arch, parse_ff_name
 
 MNIST5K = DATASETS["mnist5k"]
@@ -142,7 +142,7 @@ CASES = ([(algo, "s", {}) for algo in TABLE1]
 def test_fast_trainer_equals_the_released_semantics(algo, arch, settings, digits):
     images, labels = digits
     torch.manual_seed(0)
-    cfg = TrainConfig(width=1 / 16, **settings).validate()
+    cfg = Settings(width=1 / 16, **settings).validate()
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -172,13 +172,13 @@ def test_fast_trainer_equals_the_released_semantics(algo, arch, settings, digits
 def test_initial_weights_have_the_released_codes_range():
     """PyTorch's default initialisation (the released code keeps it): every weight within 1/sqrt(fan_in)."""
     for arch in ("s", "d", "f"):
-        net = build_trainer("tff", DATASETS["cifar10"], arch, TrainConfig().validate(), torch.device("cpu")).net
+        net = build_trainer("tff", DATASETS["cifar10"], arch, Settings().validate(), torch.device("cpu")).net
         for i, layer in enumerate(net.layers, start=1):
             w = layer.weight.weight
             bound = w[0].numel() ** -0.5
             assert w.abs().max() <= bound, (arch, i)
             assert w.abs().max() > 0.95 * bound and w.std() > 0.5 * bound / 3 ** 0.5, (arch, i)  # uniform, full range
-    old = build_trainer("tff", DATASETS["cifar10"], "s", TrainConfig(init="kaiming_relu").validate(),
+    old = build_trainer("tff", DATASETS["cifar10"], "s", Settings(init="kaiming_relu").validate(),
                         torch.device("cpu")).net
     w = old.layers[1].weight.weight
     assert w.abs().max() > 1.5 * w[0].numel() ** -0.5  # the other setting: gain sqrt(2), bound sqrt(6 / fan_in)

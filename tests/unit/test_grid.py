@@ -7,7 +7,7 @@ from tests.workflow.smk import REPO
 from trifecta.planning.grid import Grid, GridError
 from trifecta.planning.configfile import load_config, schema_problem
 from trifecta.planning.paper import FIGURES
-from trifecta.training.config import render_settings
+from trifecta.training.settings import render_settings
 from trifecta.planning.runs import Run
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"

@@ -12,7 +12,7 @@ from trifecta.analysis.probe import layer_features
 from trifecta.operations.train import RunSpec, train
 from trifecta.planning.probing import PROBE_DEFAULTS
 from trifecta.training import data
-from trifecta.training.config import build_config
+from trifecta.training.settings import build_settings
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
 
@@ -20,7 +20,7 @@ from trifecta.training.registry import get_dataset
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("probe")
-    cfg = build_config(overrides=["width=0.0625", "batch_size=64", "subset_train=600", "subset_test=300",
+    cfg = build_settings(overrides=["width=0.0625", "batch_size=64", "subset_train=600", "subset_test=300",
                                   "epochs=1", "checkpoint_every=0"])
     spec = RunSpec("mnist5k", "f", "symba-bn", 0, root / "run", root / "data", cfg, device="cpu")
     train(spec)
@@ -88,7 +88,7 @@ def test_a_probe_finds_a_known_linear_structure_at_any_feature_scale(scale, offs
 
 
 def test_conv_features_are_pooled_and_batch_norm_uses_running_statistics(tmp_path):
-    spec = RunSpec("mnist5k", "s", "symba-bn", 0, tmp_path / "run", tmp_path, build_config(overrides=[
+    spec = RunSpec("mnist5k", "s", "symba-bn", 0, tmp_path / "run", tmp_path, build_settings(overrides=[
         "width=0.0625", "batch_size=64", "subset_train=256", "subset_test=64", "epochs=1", "checkpoint_every=0"]),
         device="cpu")
     train(spec)

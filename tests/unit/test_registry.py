@@ -15,8 +15,8 @@ from trifecta.planning.runs import Run
 from trifecta.operations.train import train
 from trifecta.training import data, registry
 
-TORCH_FREE = ("training.registry", "training.config", "training.rundir", "identity.codehash", "identity.runcode",
-              "planning.runs", "planning.grid", "planning.paper", "planning.configfile", "planning.settings",
+TORCH_FREE = ("training.registry", "training.settings", "training.rundir", "identity.codehash", "identity.runcode",
+              "planning.runs", "planning.grid", "planning.paper", "planning.configfile", "planning.settings_help",
               "planning.runtimes", "planning.probing", "planning.figurejob", "identity.commands", "operations.status",
               "operations.why", "operations.store", "operations.gpus",
               "operations.lease")

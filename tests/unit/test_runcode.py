@@ -20,7 +20,7 @@ from tests.fakedata import install_fake_datasets, write_fake_dataset
 from trifecta.identity import runcode
 from trifecta.identity.codehash import PACKAGE_DIR
 from trifecta.operations.train import RunSpec, train
-from trifecta.training.config import build_config
+from trifecta.training.settings import build_settings
 from trifecta.training.registry import ARCHS, BASELINES, DATASETS, Keyed, canonical_name, run_keys
 
 TRAINING_DIR = str(PACKAGE_DIR / "training")
@@ -100,7 +100,7 @@ def traced_run(tmp_path, monkeypatch, data_dir, dataset, arch, algo):
     store = tmp_path / "store"
     trace = Trace(monkeypatch)
     for epochs in (1, 2):
-        cfg = build_config(overrides=[*TINY, f"epochs={epochs}"], algo=algo, dataset=dataset)
+        cfg = build_settings(overrides=[*TINY, f"epochs={epochs}"], algo=algo, dataset=dataset)
         spec = RunSpec(dataset, arch, algo, 0, tmp_path / f"run{epochs}", data_dir, cfg, device="cpu",
                        deterministic=True, store_dir=store)
         with trace:
@@ -181,7 +181,7 @@ STATEMENT = "        x = 1\n"
      {("cifar10", "s", "tff"), ("cifar10", "d", "bp")}),
     ("training/data.py", '    "mnist5k": Mnist5k(),\n', '    "mnist5k": Mnist5k(),\n    "kmnist": Mnist5k(),\n', set()),
     # comments, docstrings and a renamed local change nothing
-    ("training/config.py", 'help="training epochs"', 'help="epochs of training"', set()),  # a setting's help text
+    ("training/settings.py", 'help="training epochs"', 'help="epochs of training"', set()),  # a setting's help text
     ("training/loop.py", "    cfg = spec.cfg\n", "    cfg = spec.cfg  # the settings\n", set()),
     ("training/algorithms/pepita.py", '"""Inverted dropout on the hidden units, one mask for both passes."""',
      '"""Inverted dropout."""', set()),

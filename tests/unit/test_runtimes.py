@@ -10,7 +10,7 @@ from trifecta.planning import runtimes
 from trifecta.planning.grid import Grid
 from trifecta.planning.configfile import load_config
 from trifecta.planning.runs import Run
-from trifecta.training.config import resolved_recipe, settings_config
+from trifecta.training.settings import resolved_recipe, resolve_settings
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 RUNS = [{"name": "cifar", "datasets": ["cifar10"], "archs": ["s"], "algos": ["tff", "vff"], "seeds": [0],
@@ -28,8 +28,8 @@ def make_grid(gpu=1, margin=1.5, runs=RUNS) -> Grid:
 def finish(store: Path, run: Run, device: str, seconds: list[float], *, complete=True, **settings):
     """A store folder as a finished (or still running) run leaves it: run.json with its identity, recipe and epoch
     times, and metrics.json (written last) when complete."""
-    config = json.loads(json.dumps(settings_config({"epochs": 100}, run.algo, run.dataset).identity_dict()))
-    identity = {**vars(run), "config": {**config, **settings}, "recipe": resolved_recipe("auto", device)}
+    config = json.loads(json.dumps(resolve_settings({"epochs": 100}, run.algo, run.dataset).identity_dict()))
+    identity = {**vars(run), "settings": {**config, **settings}, "recipe": resolved_recipe("auto", device)}
     folder = store / f"{run.id.replace('/', '_')}_{device}_{len(list(store.glob('*')))}"
     folder.mkdir(parents=True)
     record = {**identity, "status": "complete" if complete else "running",

@@ -1,4 +1,4 @@
-"""Settings are declared once, in training/config.py (name, type, default, rules, help text, whether a run's
+"""Settings are declared once, in training/settings.py (name, type, default, rules, help text, whether a run's
 identity holds it); `trifecta train --help`, the settings table of docs/configuration.md, the default a grid entry
 gets and a run's identity derive from that declaration: checked here, and followed through a default changed in a
 copy of the package."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from trifecta.planning.settings import TABLE_END, TABLE_START, describe_settings, settings_table
-from trifecta.training.config import FIELDS, NOT_IDENTITY
+from trifecta.planning.settings_help import TABLE_END, TABLE_START, describe_settings, settings_table
+from trifecta.training.settings import FIELDS, NOT_IDENTITY
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs/configuration.md"
@@ -27,7 +27,7 @@ def documented_table(text: str) -> str:
 
 
 def test_the_docs_hold_the_rendered_settings_table():
-    """If this fails after a setting changed: python -m trifecta.planning.settings --docs docs/configuration.md"""
+    """If this fails after a setting changed: python -m trifecta.planning.settings_help --docs docs/configuration.md"""
     assert documented_table(DOCS.read_text()) == settings_table()
 
 
@@ -52,7 +52,7 @@ FOLLOWERS = """
 import json, subprocess, sys
 import trifecta
 from trifecta.planning.grid import Grid
-from trifecta.planning.settings import settings_table
+from trifecta.planning.settings_help import settings_table
 entry = {"name": "e", "datasets": ["mnist5k"], "archs": ["s"], "algos": ["tff"], "seeds": [0], "settings": {}}
 grid = Grid.from_config({"runs": [entry]})
 settings = grid.settings(next(iter(grid.runs)))
@@ -73,7 +73,7 @@ def run_copy(copy: Path, *args) -> str:
 def test_a_default_changed_in_the_declaration_alone_is_followed_everywhere(tmp_path):
     copy = tmp_path / "trifecta"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    config = copy / "training/config.py"
+    config = copy / "training/settings.py"
     declared = re.search(r"batch_size: int = _setting\(\s*512,", config.read_text()).group()
     config.write_text(config.read_text().replace(declared, declared.replace("512", "256")))
     seen = json.loads(run_copy(copy, "-c", FOLLOWERS))
@@ -87,6 +87,6 @@ def test_a_default_changed_in_the_declaration_alone_is_followed_everywhere(tmp_p
         row for row in seen["table"].splitlines() if row.startswith("| `batch_size` |")]
     docs = tmp_path / "configuration.md"
     shutil.copy(DOCS, docs)
-    run_copy(copy, "-m", "trifecta.planning.settings", "--docs", str(docs))
+    run_copy(copy, "-m", "trifecta.planning.settings_help", "--docs", str(docs))
     assert documented_table(docs.read_text()) == seen["table"]
     assert docs.read_text().replace(seen["table"], documented) == DOCS.read_text()  # only the table changed

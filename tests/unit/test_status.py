@@ -13,7 +13,7 @@ import yaml
 
 from trifecta.operations import status
 from trifecta.identity.runcode import run_code
-from trifecta.training.config import settings_config
+from trifecta.training.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config.yaml"
@@ -42,7 +42,7 @@ def write_run(train_dir, run_id, state, times, *, eval_rows=(), slurm=None, devi
     """A run directory as operations/train.py leaves it: run.json (aged by age_s), eval.csv and maybe metrics.json."""
     out = train_dir / run_id
     out.mkdir(parents=True)
-    record = {"status": state, "config": {"epochs": epochs},
+    record = {"status": state, "settings": {"epochs": epochs},
               "epoch_wall_s": {str(i + 1): t for i, t in enumerate(times)}, "slurm_job_id": slurm, "host": "node1",
               "started": "2026-01-01T00:00:00+00:00", "resumes": [],
               "device": {"type": device, "name": "H100" if device == "cuda" else "x86_64"}}
@@ -260,7 +260,7 @@ def test_a_run_with_other_settings_or_code_than_now_is_outdated(grid_dirs, capsy
     train = Path(grid_dirs[grid_dirs.index("--train-dir") + 1])
     record_path = train / "mnist5k/s/tff/seed4/run.json"
     record = json.loads(record_path.read_text())
-    record_path.write_text(json.dumps({**record, "config": {"epochs": 50}}))
+    record_path.write_text(json.dumps({**record, "settings": {"epochs": 50}}))
     row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
     assert (row["state"], row["eta_s"]) == ("outdated", 100 * 180.0)
     assert row["note"] == "settings (epochs) changed since it ran: the workflow trains it again"
@@ -277,19 +277,19 @@ def test_a_run_with_other_settings_or_code_than_now_is_outdated(grid_dirs, capsy
 def test_a_finished_run_whose_epochs_grew_is_continued(grid_dirs, capsys):
     """The config asks for 100 epochs; a complete run of the same settings with 50 goes on from its end: only the
     50 epochs beyond count as left."""
-    from trifecta.training.config import settings_config
+    from trifecta.training.settings import resolve_settings
 
     train = Path(grid_dirs[grid_dirs.index("--train-dir") + 1])
     record_path = train / "mnist5k/s/tff/seed4/run.json"
     record = json.loads(record_path.read_text())
-    config = json.loads(json.dumps(settings_config({"epochs": 50}, "tff", "mnist5k").identity_dict()))
-    record_path.write_text(json.dumps({**record, "config": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
+    config = json.loads(json.dumps(resolve_settings({"epochs": 50}, "tff", "mnist5k").identity_dict()))
+    record_path.write_text(json.dumps({**record, "settings": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
     row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
     assert (row["state"], row["epochs_left"], row["eta_s"]) == ("outdated", 50, 50 * 180.0)
     assert row["note"] == ("settings (epochs, eval_epochs, snapshot_epochs) changed since it ran: the workflow "
                            "continues it after epoch 50")
     config["width"] = 0.5  # and another setting: trained again from epoch 1
-    record_path.write_text(json.dumps({**record, "config": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
+    record_path.write_text(json.dumps({**record, "settings": config, "epoch_wall_s": {str(e): 180 for e in range(1, 51)}}))
     row = {r["run"]: r for r in run_json(capsys, grid_dirs)["rows"]}["mnist5k/s/tff/seed4"]
     assert (row["epochs_left"], row["note"].endswith("trains it again")) == (100, True)
 
@@ -310,7 +310,7 @@ def test_summary_gives_the_grids_time_requests_and_measured_hours(grid_dirs, tmp
     folder = store / "finished_tff"  # a finished TFF/s run on the CPU at 60 s per epoch: 10 + 100 x 1 x margin
     folder.mkdir(parents=True)
     record = {"dataset": "mnist5k", "arch": "s", "algo": "tff", "seed": 9, "status": "complete",
-              "config": json.loads(json.dumps(settings_config({"epochs": 100}, "tff", "mnist5k").identity_dict())),
+              "settings": json.loads(json.dumps(resolve_settings({"epochs": 100}, "tff", "mnist5k").identity_dict())),
               "recipe": {"device": "cpu", "precision": "fp32"}, "epoch_wall_s": {"1": 60.0, "2": 60.0}}
     (folder / "run.json").write_text(json.dumps(record))
     (folder / "metrics.json").write_text("{}")

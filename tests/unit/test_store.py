@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import SMALL, small_spec
 from trifecta.operations.train import train
 from trifecta.training import loop
-from trifecta.training.config import build_config
+from trifecta.training.settings import build_settings
 
 LOGS = ("steps.csv", "eval.csv", "ensemble.csv", "metrics.json")
 
@@ -61,5 +61,5 @@ def test_a_longer_run_continues_the_finished_shorter_one_byte_for_byte(tmp_path,
     (["epochs=3", "checkpoint_every=1", "eval_batch_size=64", "precision=bf16"], True),  # speed, safety; recipe apart
 ])
 def test_what_a_longer_run_continues(longer, continues):
-    shorter = build_config(overrides=["epochs=2", "eval_epochs=2"])
-    assert build_config(overrides=longer).continues(shorter) is continues
+    shorter = build_settings(overrides=["epochs=2", "eval_epochs=2"])
+    assert build_settings(overrides=longer).continues(shorter) is continues

@@ -109,7 +109,7 @@ def made(work):
         "used": fake_identity(work.store, seed0, "complete", 3_000_000, age_s=2 * HOUR),
         "asked": fake_identity(work.store, seed1, "partial", 1_000_000, host="node8"),
         "failed": fake_identity(work.store, {**seed0, "algo": "vff"}, "failed", 500_000),
-        "wider": fake_identity(work.store, {**seed0, "config": {**seed0["config"], "width": 0.125}}, "complete",
+        "wider": fake_identity(work.store, {**seed0, "settings": {**seed0["settings"], "width": 0.125}}, "complete",
                                4_000_000, age_s=30 * 24 * HOUR),
         "seed5": fake_identity(work.store, {**seed0, "seed": 5}, "partial", 2_000_000),
     }

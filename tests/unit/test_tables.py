@@ -84,7 +84,7 @@ def test_missing_runs_are_shown_with_the_reason(tmp_path):
     failed = (runs["dataset"] == "cifar10") & (runs["arch"] == "s") & (runs["algo"] == "ftl10-bn")
     run_dir = tmp_path / "cifar10" / "s" / "ftl10-bn" / "seed1"
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"status": "running", "epoch_wall_s": {"1": 2.0}, "config": {"epochs": 100}}))
+    (run_dir / "run.json").write_text(json.dumps({"status": "running", "epoch_wall_s": {"1": 2.0}, "settings": {"epochs": 100}}))
     # fewer seeds: seed 2 of symba-bn never ran
     partial = (runs["algo"] == "symba-bn") & (runs["seed"] == 2)
     # not configured: no ftl2-bn runs at all; epoch missing: tff/d evaluated only up to 200

@@ -22,7 +22,7 @@ from trifecta.cli import main as cli
 from trifecta.operations.train import RunSpec, train
 from trifecta.training import checkpoint, data, loop
 from trifecta.training.algorithms.ff import FFTrainer
-from trifecta.training.config import build_config
+from trifecta.training.settings import build_settings
 from trifecta.training.loop import divergence
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import DatasetError
@@ -57,7 +57,7 @@ def test_outputs(reference_run):
     evals = read_rows(out / "eval.csv")
     assert [(r["epoch"], r["layer"]) for r in evals][:2] == [("1", "1"), ("1", "2")] and len(evals) == 12
     record = json.loads((out / "run.json").read_text())
-    assert record["status"] == "complete" and record["seed"] == 0 and record["config"]["epochs"] == 3
+    assert record["status"] == "complete" and record["seed"] == 0 and record["settings"]["epochs"] == 3
     for key in ("git", "source_sha256", "versions", "device", "host", "slurm_job_id", "data",
                 "started", "finished", "epoch_wall_s", "training_code", "recipe"):
         assert key in record
@@ -152,7 +152,7 @@ def test_the_same_out_with_other_settings_is_a_new_run(reference_run, tmp_path):
     run = copy_run(reference_run, tmp_path / "run")
     other = small_spec(run.out_dir, overrides=[*SMALL, "epochs=2"])
     summary = train(other)
-    assert set(summary["evals"]) == {"2"} and summary["identity"]["config"]["epochs"] == 2
+    assert set(summary["evals"]) == {"2"} and summary["identity"]["settings"]["epochs"] == 2
     assert {r["epoch"] for r in read_rows(run.out_dir / "eval.csv")} == {"2"}  # nothing of the 3-epoch run
     assert len(read_rows(run.out_dir / "steps.csv")) == 2 * 8 * 6
     record = json.loads((run.out_dir / "run.json").read_text())
@@ -251,7 +251,7 @@ def test_a_diverging_run_fails_where_it_diverged(tmp_path, caplog):
 
 
 def test_a_non_finite_weight_is_divergence_even_with_finite_losses():
-    trainer = FFTrainer("tff", data.DATASETS["mnist5k"], "s", build_config(overrides=["width=0.0625"]),
+    trainer = FFTrainer("tff", data.DATASETS["mnist5k"], "s", build_settings(overrides=["width=0.0625"]),
                         Recipe.for_run(torch.device("cpu")))
     values = torch.zeros(4, trainer.num_layers, len(trainer.step_metrics))
     values[:, 2:, 4] = float("nan")  # resting layers' gradient norms: no divergence
@@ -268,7 +268,7 @@ def test_a_non_finite_weight_is_divergence_even_with_finite_losses():
 
 def test_a_run_that_fails_before_training_says_so_in_run_json(tmp_path):
     """A dataset that is not there: run.json says failed (with the error), so status does not show it pending."""
-    cfg = build_config(overrides=SMALL)
+    cfg = build_settings(overrides=SMALL)
     spec = RunSpec("mnist", "s", "tff", 0, tmp_path / "train/mnist/s/tff/seed0", tmp_path / "data", cfg, device="cpu")
     with pytest.raises(DatasetError):
         train(spec)
@@ -408,7 +408,7 @@ def test_a_failed_run_says_so_in_run_json(tmp_path, monkeypatch):
 def test_tff_learns_the_embedded_digits(tmp_path, precision):
     """4000 real training digits, 1/8 of the paper's shallow CNN, 3 epochs; bf16 is the GPU recipe (bfloat16
     autocast, channels-last, fused Adam) run on the CPU."""
-    cfg = build_config(overrides=["width=0.125", "batch_size=64", "epochs=3", "eval_epochs=1,3",
+    cfg = build_settings(overrides=["width=0.125", "batch_size=64", "epochs=3", "eval_epochs=1,3",
                                   f"precision={precision}"])
     spec = RunSpec("mnist5k", "s", "tff", 0, tmp_path / "tff", tmp_path / "data", cfg, device="cpu")
     evals = train(spec)["evals"]

@@ -42,7 +42,7 @@ if args[0] == "train":
     (out / "steps.csv").write_text("epoch,step,layer,loss,separation,g_pos,g_neg,grad_norm\\n"
                                    + "".join(f"1,0,{k},0.7,0.1,1.1,1.0,1.0\\n" for k in layers))
     identity = {"dataset": opt("--dataset"), "arch": opt("--arch"), "algo": opt("--algo"),
-                "seed": int(opt("--seed")), "config": {**settings, "last_k": 3}}
+                "seed": int(opt("--seed")), "settings": {**settings, "last_k": 3}}
     (out / "metrics.json").write_text(json.dumps({"identity": identity, "identity_sha256": "0" * 16,
                                                   "evals": {str(epoch): {"acc_last": 0.56, "acc_last3": 0.55}}}))
 elif args[0] in REAL:  # the real commands

@@ -96,5 +96,5 @@ def test_display_text_and_comments_plan_nothing(embedded):
     replace(workdir, "training/algorithms/pepita.py", '"""Inverted dropout on the hidden units, one mask for both passes."""',
             '"""Inverted dropout."""')
     insert_before(workdir, "training/loop.py", "for images, labels in loader:", "# a comment")
-    replace(workdir, "training/config.py", 'help="training epochs"', 'help="epochs of training"')
+    replace(workdir, "training/settings.py", 'help="training epochs"', 'help="epochs of training"')
     assert planned(workdir, bin_dir) == Counter()

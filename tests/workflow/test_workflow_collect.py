@@ -17,7 +17,7 @@ def fake_run(root, dataset, algo, seed, evals, layers=2, last_k=3):
              for layer in range(1, layers + 1)]
     (run_dir / "eval.csv").write_text("\n".join(rows) + "\n")
     summary = {"identity": {"dataset": dataset, "arch": "s", "algo": algo, "seed": seed,
-                            "config": {"last_k": last_k}},
+                            "settings": {"last_k": last_k}},
                "identity_sha256": f"{seed:016d}",
                "evals": {str(epoch): {"acc_last": acc, f"acc_last{last_k}": None if algo == "bp" else acc / 2}
                          for epoch, acc in evals.items()}}

@@ -277,7 +277,7 @@ def test_edit_outside_any_stage_reruns_nothing(done):
 def test_display_text_reruns_nothing(done):
     """A --help string of a setting or of the train command: no rule's code."""
     workdir, bin_dir = done
-    for module, old, new in [("training/config.py", 'help="training epochs"', 'help="epochs of training"'),
+    for module, old, new in [("training/settings.py", 'help="training epochs"', 'help="epochs of training"'),
                              ("operations/train.py", 'help="dataset root"', 'help="the dataset root"')]:
         path = workdir / "src/trifecta" / module
         assert old in path.read_text()

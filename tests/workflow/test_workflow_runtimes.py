@@ -8,7 +8,7 @@ import yaml
 
 from tests.workflow.smk import snakemake
 from trifecta.planning.runs import Run
-from trifecta.training.config import resolved_recipe, settings_config
+from trifecta.training.settings import resolved_recipe, resolve_settings
 
 # 100 epochs each: CIFAR-10 TFF/s and VFF/s, MNIST TFF/s.
 RUNS = [{"name": "cifar", "datasets": ["cifar10"], "archs": ["s"], "algos": ["tff", "vff"], "seeds": [0, 1],
@@ -30,10 +30,10 @@ def plan(workdir, bin_dir, store, **resources) -> dict[str, int]:
 
 def finish(store, run: Run, device: str, seconds: float, complete: bool = True) -> None:
     """A store folder as a finished run of the grid leaves it: its identity and epoch times, metrics.json last."""
-    config = json.loads(json.dumps(settings_config({"epochs": 100}, run.algo, run.dataset).identity_dict()))
+    config = json.loads(json.dumps(resolve_settings({"epochs": 100}, run.algo, run.dataset).identity_dict()))
     folder = store / f"{run.id.replace('/', '_')}_{device}"
     folder.mkdir(parents=True)
-    record = {**vars(run), "config": config, "recipe": resolved_recipe("auto", device),
+    record = {**vars(run), "settings": config, "recipe": resolved_recipe("auto", device),
               "status": "complete" if complete else "running", "epoch_wall_s": {str(e): seconds for e in range(1, 101)}}
     (folder / "run.json").write_text(json.dumps(record))
     if complete:

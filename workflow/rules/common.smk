@@ -17,7 +17,7 @@ from trifecta.planning import paper, runtimes  # noqa: E402
 from trifecta.planning.configfile import schema_problem  # noqa: E402
 from trifecta.planning.grid import Grid, GridError  # noqa: E402
 from trifecta.planning.runs import RUN_ID, TRAIN_DIR, Run  # noqa: E402
-from trifecta.training.config import render_settings  # noqa: E402
+from trifecta.training.settings import render_settings  # noqa: E402
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults

@@ -69,7 +69,7 @@ def run_problem(train_dir: Path, dataset, arch, algo, seed) -> str:
         return "finished but not in runs.csv (rerun collect)"
     if (run_dir / RECORD).exists():
         record = read_json(run_dir / RECORD)
-        done, total = len(record.get("epoch_wall_s", {})), record.get("config", {}).get("epochs", "?")
+        done, total = len(record.get("epoch_wall_s", {})), record.get("settings", {}).get("epochs", "?")
         return f"failed or unfinished ({done} of {total} epochs, no metrics.json)"
     return "not run (no run directory)"
 

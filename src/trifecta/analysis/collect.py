@@ -27,7 +27,7 @@ def read_run(metrics_path: Path) -> tuple[list[dict], pd.DataFrame]:
     summary = read_json(metrics_path)
     identity = summary["identity"]
     keys = {key: identity[key] for key in KEYS}
-    last_k = identity["config"]["last_k"]
+    last_k = identity["settings"]["last_k"]
     run_dir = Path(metrics_path).parent
     rows = [{**keys, "epoch": int(epoch), "acc_last": evals["acc_last"],
              "acc_last_k": evals.get(f"acc_last{last_k}"), "last_k": last_k,

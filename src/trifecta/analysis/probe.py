@@ -30,7 +30,7 @@ from trifecta.analysis import snapshot
 from trifecta.operations.devices import add_device_options, device_from_options
 from trifecta.training import data
 from trifecta.training.algorithms.ff import ff_net
-from trifecta.training.config import config_from_dict
+from trifecta.training.settings import settings_from_dict
 from trifecta.training.evaluate import accuracy
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import check_combination, get_dataset, parse_ff_name
@@ -54,7 +54,7 @@ def load_snapshot_net(run_dir: Path, epoch: int | None, device) -> tuple:
         raise ValueError(f"{run_dir}: '{record['algo']}' is not a Forward-Forward algorithm (probes need goodness "
                          "layers)")
     check_combination(record["algo"], record["arch"])
-    net = ff_net(spec, get_dataset(record["dataset"]), record["arch"], config_from_dict(record["config"]))
+    net = ff_net(spec, get_dataset(record["dataset"]), record["arch"], settings_from_dict(record["settings"]))
     net.load_state_dict(state["net"])
     return net.to(device).eval(), record, epoch, sha
 
@@ -104,7 +104,7 @@ def probe_run(run_dir: Path, epoch: int | None, epochs: int, hidden: int, lr: fl
     recipe = Recipe.for_run(device, record["recipe"]["precision"])  # the numerics the run trained with
     info = get_dataset(record["dataset"])
     train_split, test_split = data.load_dataset(record["dataset"], data_dir)  # the run's own subsets
-    splits = [data.take_subset(split, record["config"].get(f"subset_{name}", 0))
+    splits = [data.take_subset(split, record["settings"].get(f"subset_{name}", 0))
               for split, name in ((train_split, "train"), (test_split, "test"))]
     train_loader, test_loader = (data.DeviceLoader(split, info, 2048, device) for split in splits)
     rows = []

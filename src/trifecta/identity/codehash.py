@@ -131,7 +131,7 @@ RESULT_PATHS = ("src", "workflow", "Snakefile", "config.yaml", "envs", "pyprojec
 
 def git_state(extra_paths=()) -> dict:
     """Commit of the checkout holding the package, and whether (and in which files) it differs from that commit
-    where a result could: RESULT_PATHS and `extra_paths` (e.g. a --config file), untracked files included. None
+    where a result could: RESULT_PATHS and `extra_paths` (e.g. a --settings file), untracked files included. None
     outside a git checkout."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
@@ -161,7 +161,7 @@ def data_checksums(name: str, data_dir: Path) -> dict[str, str]:
     return sums
 
 
-IDENTITY_KEYS = ("dataset", "arch", "algo", "seed", "config", "recipe", "training_code", "data")  # what a run is
+IDENTITY_KEYS = ("dataset", "arch", "algo", "seed", "settings", "recipe", "training_code", "data")  # what a run is
 
 
 def record_identity(record: dict) -> dict:
@@ -181,7 +181,7 @@ def identity_differences(recorded: dict, expected: dict) -> list[tuple[str, obje
     expected None)."""
     diffs = [(key, recorded.get(key), expected[key]) for key in ("dataset", "arch", "algo", "seed", "training_code")
              if key in expected and recorded.get(key) != expected[key]]
-    parts = [("settings", "config")] + [(key, key) for key in ("recipe", "data") if key in expected]
+    parts = [("settings", "settings")] + [(key, key) for key in ("recipe", "data") if key in expected]
     for label, key in parts:
         mine, theirs = recorded.get(key) or {}, expected[key]
         diffs += [(f"{label}.{k}", mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))

@@ -74,7 +74,7 @@ def gpu_facts(device: torch.device) -> dict | None:
 
 
 def run_record(*, recipe, deterministic: bool, code, environment_dir: Path,
-               config_file=None, gpu_slots: dict | None = None) -> dict:
+               settings_file=None, gpu_slots: dict | None = None) -> dict:
     """Everything about where and with what a run executes; the trainer adds config, times and results.
 
     The identity (settings, recipe, `training_code`, `data` checksums) is the record's already, once; `code` is
@@ -83,7 +83,7 @@ def run_record(*, recipe, deterministic: bool, code, environment_dir: Path,
     carried out is "numerics"."""
     device = recipe.device
     return {
-        "git": git_state([config_file] if config_file else ()),
+        "git": git_state([settings_file] if settings_file else ()),
         "source_sha256": source_hash(),
         "training_code_definitions": code.definitions,
         "versions": versions(),

@@ -31,7 +31,7 @@ from trifecta.operations import record as provenance
 from trifecta.identity.commands import command_code
 from trifecta.training import data
 from trifecta.training.algorithms import build_trainer
-from trifecta.training.config import TrainConfig
+from trifecta.training.settings import Settings
 from trifecta.training.loop import new_step_log, train_epoch
 from trifecta.training.recipe import Recipe
 from trifecta.training.registry import get_dataset
@@ -49,9 +49,9 @@ def synthetic(n: int, device, seed: int = 0) -> data.Split:
     return data.Split(images.to(device), torch.randint(0, 10, (n,), generator=gen).to(device))
 
 
-def settings(algo: str, cuda: bool, precision: str) -> TrainConfig:
+def settings(algo: str, cuda: bool, precision: str) -> Settings:
     width = 1.0 if cuda else 0.125
-    return TrainConfig(width=width, batch_size=256 if cuda else 32, precision=precision, eval_batch_size=4096,
+    return Settings(width=width, batch_size=256 if cuda else 32, precision=precision, eval_batch_size=4096,
                        pep_hidden=1024, lr_schedule=[(0, 0.01 if algo == "pep" else 1e-3)]).validate()
 
 

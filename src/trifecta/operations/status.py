@@ -36,8 +36,8 @@ from trifecta.planning.grid import Grid, GridError
 from trifecta.planning.configfile import load_config
 from trifecta.identity.codehash import identity_differences
 from trifecta.planning.runs import TRAIN_DIR, Run
-from trifecta.planning.settings import format_duration as duration
-from trifecta.training.config import TrainConfig, config_from_dict, resolved_recipe
+from trifecta.planning.settings_help import format_duration as duration
+from trifecta.training.settings import Settings, settings_from_dict, resolved_recipe
 from trifecta.training.rundir import EVAL, RECORD, SUMMARY, read_json, read_rows
 
 STATES = ("pending", "running", "interrupted", "failed", "complete", "outdated")
@@ -81,7 +81,7 @@ def last_accuracy(path: Path) -> float | None:
 
 
 def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict | None = None,
-             settings: TrainConfig | None = None) -> dict:
+             settings: Settings | None = None) -> dict:
     """One row: state, epochs done/total and left, last accuracy, mean epoch time, ETA, SLURM job id, note.
     `expected`: the identity's config, recipe and code that the grid asks for now, `settings` its settings (None
     outside the grid): an outdated run is trained again, or continued when only its epochs grew."""
@@ -101,13 +101,13 @@ def read_run(run: Run, root: Path, total: int | None, now: float, expected: dict
     if state == "complete" and not (out / SUMMARY).exists():
         state = "running"  # metrics.json is written right after run.json says complete
     mean = sum(times) / len(times) if times else None
-    total = total or record.get("config", {}).get("epochs")
+    total = total or record.get("settings", {}).get("epochs")
     if state == "running" and age > max(STALL_S, 5 * (mean or 0)):
         row["stalled"], note = True, f"stalled? (run.json {age / 60:.0f} min old)"
     elif state == "failed":
         note = diverged(record["diverged"]) if record.get("diverged") else record.get("error", "")
     if changed := outdated(record, expected, settings):
-        goes_on = state == "complete" and continued(record.get("config", {}), settings)
+        goes_on = state == "complete" and continued(record.get("settings", {}), settings)
         state, note = "outdated", f"{changed} changed since it ran: the workflow " + (
             f"continues it after epoch {len(times)}" if goes_on else "trains it again")
         done = len(times) if goes_on else 0
@@ -127,18 +127,18 @@ def diverged(where: dict) -> str:
     return f"diverged at {place}: {where['what']} = {where['value']}"
 
 
-def continued(recorded: dict, settings: TrainConfig | None) -> bool:
-    """Whether a finished run of the recorded settings is continued by the grid's (TrainConfig.continues); a
+def continued(recorded: dict, settings: Settings | None) -> bool:
+    """Whether a finished run of the recorded settings is continued by the grid's (Settings.continues); a
     record without every setting is not."""
     if settings is None or not set(recorded) >= set(settings.identity_dict()):
         return False
     try:
-        return settings.continues(config_from_dict(recorded))
+        return settings.continues(settings_from_dict(recorded))
     except (ValueError, TypeError):
         return False
 
 
-def outdated(record: dict, expected: dict | None, settings: TrainConfig | None = None) -> str:
+def outdated(record: dict, expected: dict | None, settings: Settings | None = None) -> str:
     """What differs between the run's record and what the grid asks for now ("" when nothing does): the
     settings it recorded (a hand-written record may hold a few), its recipe (the grid's precision on the device
     it ran on) and the code it can execute."""
@@ -146,9 +146,9 @@ def outdated(record: dict, expected: dict | None, settings: TrainConfig | None =
         return ""
     if settings is not None and (record.get("recipe") or {}).get("device"):
         expected = {**expected, "recipe": resolved_recipe(settings.precision, record["recipe"]["device"])}
-    recorded = record.get("config", {})
-    mine = {"config": recorded, **{k: record[k] for k in ("training_code", "recipe") if record.get(k) is not None}}
-    expected = {"config": {k: v for k, v in expected["config"].items() if k in recorded},
+    recorded = record.get("settings", {})
+    mine = {"settings": recorded, **{k: record[k] for k in ("training_code", "recipe") if record.get(k) is not None}}
+    expected = {"settings": {k: v for k, v in expected["settings"].items() if k in recorded},
                 **{k: expected[k] for k in ("training_code", "recipe") if k in mine and k in expected}}
     differences = [what for what, _, _ in identity_differences(mine, expected)]
     keys = [what.removeprefix("settings.") for what in differences if what.startswith("settings.")]

@@ -35,9 +35,9 @@ from trifecta.planning.configfile import load_config
 from trifecta.operations.lease import Lease, describe
 from trifecta.identity.codehash import data_checksums, identity_sha256
 from trifecta.planning.runs import TRAIN_DIR
-from trifecta.planning.settings import format_duration
+from trifecta.planning.settings_help import format_duration
 from trifecta.operations.status import run_dirs
-from trifecta.training.config import TrainConfig, config_from_dict
+from trifecta.training.settings import Settings, settings_from_dict
 from trifecta.training.registry import DatasetError
 from trifecta.training.rundir import INDEX, RECORD, SUMMARY, read_json
 
@@ -61,16 +61,16 @@ def finished(store: Path) -> dict[Path, dict]:
     return found
 
 
-def continuable(store: Path, identity: dict, cfg: TrainConfig) -> Path | None:
+def continuable(store: Path, identity: dict, cfg: Settings) -> Path | None:
     """The store folder of the longest finished run that a run of `identity` (settings `cfg`) continues: the same
-    run, recipe, code and data, settings that differ only as TrainConfig.continues allows, and its final resume
+    run, recipe, code and data, settings that differ only as Settings.continues allows, and its final resume
     checkpoint kept. None if there is none."""
     best, best_epochs = None, 0
     for folder, earlier in finished(store).items():
         if any(earlier.get(key) != identity[key] for key in SAME_RUN):
             continue
         try:
-            shorter = config_from_dict(earlier["config"])
+            shorter = settings_from_dict(earlier["settings"])
         except (ValueError, TypeError):
             continue
         final = (shorter.epochs, 0)

@@ -30,8 +30,8 @@ from trifecta.operations.lease import Lease, LeaseWaitStopped, enabled as lease_
 from trifecta.identity import codehash, runcode
 from trifecta.operations import record as provenance
 from trifecta.planning.runs import Run
-from trifecta.planning.settings import settings_help
-from trifecta.training.config import TrainConfig, build_config, resolved_recipe
+from trifecta.planning.settings_help import settings_help
+from trifecta.training.settings import Settings, build_settings, resolved_recipe
 from trifecta.training.loop import train_run
 from trifecta.training.recipe import resolve_device
 from trifecta.training.registry import BASELINES, DATASETS, PRESETS, check_combination
@@ -47,11 +47,11 @@ class RunSpec(Run):
 
     out_dir: Path
     data_dir: Path
-    cfg: TrainConfig
+    cfg: Settings
     device: str = "auto"
     deterministic: bool = False
     store_dir: Path | None = None  # one folder per identity; default: OUT/store
-    config_file: Path | None = None  # the settings file given with --config (its edits make the run dirty)
+    settings_file: Path | None = None  # the file given with --settings (its edits make the run dirty)
     preflight: Path | None = None  # a preflight report that must have passed for this code before it trains
 
     @functools.cached_property
@@ -65,7 +65,7 @@ class RunSpec(Run):
         """What determines the run's results: the run, its settings, its numeric recipe (precision resolved on
         the device), the code it can execute and the data files."""
         return {"dataset": self.dataset, "arch": self.arch, "algo": self.algo, "seed": self.seed,
-                "config": self.cfg.identity_dict(), "recipe": resolved_recipe(self.cfg.precision, self.device_type),
+                "settings": self.cfg.identity_dict(), "recipe": resolved_recipe(self.cfg.precision, self.device_type),
                 "training_code": self.code.sha256, "data": codehash.data_checksums(self.dataset, self.data_dir)}
 
     @property
@@ -123,7 +123,7 @@ class RunView:
             if self.state is None or not self.state.record:  # else the store's failed record is shown already
                 (self.out / SUMMARY).unlink(missing_ok=True)
                 write_json_atomic(self.out / RECORD, {
-                    **vars(Run(spec.dataset, spec.arch, spec.algo, spec.seed)), "config": spec.cfg.identity_dict(),
+                    **vars(Run(spec.dataset, spec.arch, spec.algo, spec.seed)), "settings": spec.cfg.identity_dict(),
                     "status": "failed", "phase": "start-up", "error": f"{type(err).__name__}: {err}",
                     "host": provenance.host(), "slurm_job_id": provenance.slurm_job_id(), "started": started,
                     "finished": now(), "epoch_wall_s": {}})
@@ -169,7 +169,7 @@ def train(spec: RunSpec) -> dict:
 def facts(spec: RunSpec, trainer) -> dict:
     """Where and with what the run executes, for its record (operations/record.py), and whether leases held it."""
     record = provenance.run_record(recipe=trainer.recipe, deterministic=spec.deterministic, code=spec.code,
-                                   config_file=spec.config_file,
+                                   settings_file=spec.settings_file,
                                    environment_dir=spec.store.parent / "environments", gpu_slots=gpus.current())
     return {**record, "lease": "flock" if lease_enabled() else "off"}
 
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="run directory (shows the run's files)")
     p.add_argument("--data-dir", type=Path, default=Path("resources/data"), help="dataset root")
-    p.add_argument("--config", type=Path, help="YAML file of settings (applied before --set)")
+    p.add_argument("--settings", type=Path, help="YAML file of settings (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set epochs=200 --set lr_schedule=0:1e-3,150:1e-4")
     add_device_options(p)
@@ -202,10 +202,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = build_config(args.config, args.overrides, args.algo, args.dataset)
+    cfg = build_settings(args.settings, args.overrides, args.algo, args.dataset)
     claim_gpus(args)  # before CUDA starts
     spec = RunSpec(args.dataset, args.arch, args.algo, args.seed, args.out, args.data_dir, cfg,
-                   device_name(args), args.deterministic, args.store, args.config, args.preflight)
+                   device_name(args), args.deterministic, args.store, args.settings, args.preflight)
     try:
         train(spec)
     except (TrainingInterrupted, LeaseWaitStopped) as stopped:

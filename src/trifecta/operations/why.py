@@ -29,7 +29,7 @@ from trifecta.identity.codehash import data_checksums, identity_sha256
 from trifecta.identity.runcode import run_code
 from trifecta.planning.runs import TRAIN_DIR, Run
 from trifecta.operations.status import run_dirs
-from trifecta.training.config import config_from_dict
+from trifecta.training.settings import settings_from_dict
 from trifecta.training.registry import DatasetError
 from trifecta.training.rundir import RECORD, SUMMARY, read_json
 
@@ -39,7 +39,7 @@ def shown_identity(run_dir: Path) -> tuple[dict | None, dict]:
     record = read_json(run_dir / RECORD) if (run_dir / RECORD).exists() else {}
     if (run_dir / SUMMARY).exists():
         return read_json(run_dir / SUMMARY)["identity"], record
-    keys = ("dataset", "arch", "algo", "seed", "config", "recipe", "training_code", "data")
+    keys = ("dataset", "arch", "algo", "seed", "settings", "recipe", "training_code", "data")
     return ({k: record[k] for k in keys if k in record} or None), record
 
 
@@ -106,7 +106,7 @@ def verdict(run: Run, expected: dict, store: Path, grid: Grid) -> str:
         return f"{run.id}: in the store: identity {wanted} is complete there and is shown again without training"
     shorter = run_store.continuable(store, expected, grid.settings(run))
     if shorter is not None:
-        done = config_from_dict(read_json(shorter / SUMMARY)["identity"]["config"]).epochs
+        done = settings_from_dict(read_json(shorter / SUMMARY)["identity"]["settings"]).epochs
         return (f"{run.id}: continues identity {shorter.name} after its {done} epochs: trains epochs "
                 f"{done + 1}..{grid.settings(run).epochs} (identity {wanted})")
     return f"{run.id}: trains from epoch 1 (identity {wanted})"

@@ -4,7 +4,7 @@ them, and a schema violation said in one line. No torch."""
 from pathlib import Path
 
 from trifecta.planning.grid import GridError
-from trifecta.training.config import yaml_problem
+from trifecta.training.settings import yaml_problem
 
 
 def load_config(paths) -> dict:

@@ -2,7 +2,7 @@
 
     grid = Grid.from_config(config)          # raises GridError naming the entry, the key, the value and why
     grid.runs                                # {runs.Run: grid entry}
-    grid.settings(run)                       # that run's resolved TrainConfig
+    grid.settings(run)                       # that run's resolved Settings
     grid.figure_job("fig1")                  # what a configured figure's job needs (planning/figurejob.py)
 
 The workflow (workflow/rules/common.smk), `trifecta status`, the audit and the GPU-hour benchmark read the grid
@@ -18,7 +18,7 @@ from trifecta.identity.runcode import run_code
 from trifecta.planning.figurejob import FigureJob, figure_job
 from trifecta.planning.paper import BASELINE_NOTES, FIGURES, TABLES
 from trifecta.planning.runs import Run
-from trifecta.training.config import ConfigError, TrainConfig, render_settings, resolved_recipe, settings_config
+from trifecta.training.settings import SettingsError, Settings, render_settings, resolved_recipe, resolve_settings
 from trifecta.training.registry import canonical_name, check_combination, get_arch, get_dataset, parse_ff_name
 
 
@@ -31,7 +31,7 @@ class Grid:
     config: dict
     runs: dict[Run, dict] = field(default_factory=dict)  # run -> its grid entry
     notes: list[str] = field(default_factory=list)  # analysis entries that plan nothing, one line each
-    _settings: dict = field(default_factory=dict)  # (entry name, algo, dataset) -> TrainConfig
+    _settings: dict = field(default_factory=dict)  # (entry name, algo, dataset) -> Settings
 
     @classmethod
     def from_config(cls, config: dict) -> "Grid":
@@ -65,8 +65,8 @@ class Grid:
         key = (entry["name"], run.algo, run.dataset)
         if key not in self._settings:
             try:
-                self._settings[key] = settings_config(entry["settings"], run.algo, run.dataset)
-            except ConfigError as err:
+                self._settings[key] = resolve_settings(entry["settings"], run.algo, run.dataset)
+            except SettingsError as err:
                 value = err.value if err.key not in entry["settings"] else entry["settings"][err.key]
                 raise GridError(f"{where}, run {run.dataset}/{run.arch}/{run.algo}: settings.{err.key} = "
                                 f"{value!r}: {err.why}") from None
@@ -76,7 +76,7 @@ class Grid:
             raise GridError(f"config: run {run.id} is in grid entries '{first['name']}' ({theirs}) and "
                             f"'{entry['name']}' ({mine}) with different settings; give it one set of settings")
 
-    def settings(self, run: Run) -> TrainConfig:
+    def settings(self, run: Run) -> Settings:
         entry = self.runs[run]
         return self._settings[(entry["name"], run.algo, run.dataset)]
 
@@ -85,7 +85,7 @@ class Grid:
         settings and the code it can execute, the recipe where the device type is given; not the data checksums,
         which only the data files can give."""
         cfg = self.settings(run)
-        expected = {**vars(run), "config": json.loads(json.dumps(cfg.identity_dict())),
+        expected = {**vars(run), "settings": json.loads(json.dumps(cfg.identity_dict())),
                     "training_code": run_code(run.dataset, run.arch, run.algo).sha256}
         if device is not None:
             expected["recipe"] = resolved_recipe(cfg.precision, device)

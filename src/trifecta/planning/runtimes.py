@@ -21,7 +21,7 @@ from pathlib import Path
 
 from trifecta.planning.grid import Grid
 from trifecta.planning.runs import Run
-from trifecta.training.config import resolved_recipe
+from trifecta.training.settings import resolved_recipe
 from trifecta.training.registry import get_dataset
 from trifecta.training.rundir import RECORD, SUMMARY, read_json
 
@@ -51,7 +51,7 @@ def epoch_times(store) -> dict[tuple, dict[str, float]]:
                 or not recipe.get("device"):
             continue
         kind = _kind(recipe["device"], recipe.get("precision"), record.get("dataset"), record.get("arch"),
-                     record.get("config") or {})
+                     record.get("settings") or {})
         slowest = times.setdefault(kind, {})
         slowest[record.get("algo")] = max(slowest.get(record.get("algo"), 0.0), sum(seconds) / len(seconds))
     return times

@@ -74,7 +74,7 @@ def missing_provenance(record: dict) -> list[str]:
     data = record.get("data") or {}
     if not data or not all(HEX64.match(str(v)) for v in data.values()):
         missing.append("data")
-    missing += [k for k in ("started", "finished", "identity_sha256", "config") if not record.get(k)]
+    missing += [k for k in ("started", "finished", "identity_sha256", "settings") if not record.get(k)]
     if record.get("status") != "complete":
         missing.append(f"status (is {record.get('status')!r}, not 'complete')")
     return missing

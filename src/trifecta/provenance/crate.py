@@ -128,7 +128,7 @@ class Crate:
                 for name, sha in (record.get("data") or {}).items()]
         settings = [self.entity(f"#train/{rid}/{key}", "PropertyValue", name=key, value=scalar(value),
                                 exampleOfWork=self.parameter(tool, "input", key, kind(value)))
-                    for key, value in {**{k: record[k] for k in IDENTITY}, **record.get("config", {})}.items()]
+                    for key, value in {**{k: record[k] for k in IDENTITY}, **record.get("settings", {})}.items()]
         made = [(name, self.file(Path(entry["run_dir"]) / name, entry["files"].get(name), f"{name} of run {rid}"))
                 for name in RUN_FILES]
         made += [("snapshot", self.file(snap["path"], snap["sha256"], f"snapshot of run {rid} at epoch {epoch}"))

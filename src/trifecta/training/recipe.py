@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trifecta.training.config import FIELDS, resolved_recipe
+from trifecta.training.settings import FIELDS, resolved_recipe
 
 PRECISIONS = FIELDS["precision"].metadata["rules"]["choices"]  # declared with the setting
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}

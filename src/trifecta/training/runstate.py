@@ -144,7 +144,7 @@ class RunState:
         its final resume checkpoint, its steps, the evaluations and snapshots this run asks for up to its end, and
         its epoch times. Training on is then a resume, and gives the files of training from epoch 1."""
         summary, record, cfg = read_json(shorter / SUMMARY), read_json(shorter / RECORD), self.spec.cfg
-        end = summary["identity"]["config"]["epochs"]
+        end = summary["identity"]["settings"]["epochs"]
         index = checkpoint.read_index(shorter)
         name = next(n for n, e in index.items() if e["kind"] == "resume" and (e["epoch"], e["step"]) == (end, 0))
         state = checkpoint.load_checkpoint(shorter / name, index[name]["sha256"])

@@ -1,9 +1,9 @@
-"""The training settings as readers see them, rendered from their declaration in training/config.py (name, type,
+"""The training settings as readers see them, rendered from their declaration in training/settings.py (name, type,
 default, rules, help text): `trifecta train --help`'s list of settings and the settings table of
 docs/configuration.md; the durations `trifecta status` shows. No torch.
 
-    python -m trifecta.planning.settings                                 # print the settings table
-    python -m trifecta.planning.settings --docs [docs/configuration.md]  # write it between the file's markers
+    python -m trifecta.planning.settings_help                                 # print the settings table
+    python -m trifecta.planning.settings_help --docs [docs/configuration.md]  # write it between the file's markers
 
 After a setting's declaration changes, the second command renders the docs again (tests/unit/test_settings.py
 fails until it has).
@@ -13,11 +13,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from trifecta.training.config import FIELDS, format_value
+from trifecta.training.settings import FIELDS, format_value
 from trifecta.training.registry import BASELINES
 
-TABLE_START = ("<!-- settings table: rendered from src/trifecta/training/config.py by "
-               "`python -m trifecta.planning.settings --docs` -->")
+TABLE_START = ("<!-- settings table: rendered from src/trifecta/training/settings.py by "
+               "`python -m trifecta.planning.settings_help --docs` -->")
 TABLE_END = "<!-- end of the settings table -->"
 KINDS = {int: "integer", float: "number", bool: "`true` or `false`", str: "text",
          list[int]: "epochs: `10,100` or a YAML list", list[tuple[int, float]]: "`EPOCH:LR` pairs, comma-separated"}
@@ -90,8 +90,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trifecta.planning.settings",
-                                description="The settings table, rendered from training/config.py.")
+    p = argparse.ArgumentParser(prog="python -m trifecta.planning.settings_help",
+                                description="The settings table, rendered from training/settings.py.")
     p.add_argument("--docs", type=Path, nargs="?", const=Path("docs/configuration.md"), metavar="FILE",
                    help="write it between the markers of FILE (default: docs/configuration.md) instead of printing")
     args = p.parse_args(argv)

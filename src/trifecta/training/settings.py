@@ -1,4 +1,4 @@
-"""Training settings, each declared once in TrainConfig (name, type, default, rules, help text, whether a run's
+"""Training settings, each declared once in Settings (name, type, default, rules, help text, whether a run's
 identity holds it), parsed from a YAML file and `--set key=value`.
 
 Unknown keys and malformed values are errors that name the key (in the spirit of nanoGPT's configurator).
@@ -6,7 +6,7 @@ Defaults follow appendix C of the paper: Adam at 1e-3, 512 positives + 512 negat
 alpha = 4, FTL tau = 2; where the paper is silent, the authors' released code. A baseline's source may
 differ (registry.algorithm_defaults: e.g. PEPITA's batch size and rates); explicit settings always win.
 Experiment-specific values (epochs, schedules, eval epochs) come from the workflow's config.yaml. `trifecta train
---help` and the settings table of docs/configuration.md are rendered from the declaration (planning/settings.py);
+--help` and the settings table of docs/configuration.md are rendered from the declaration (planning/settings_help.py);
 the workflow's schema leaves the settings to this module. A help text is display text: no code identity counts
 it (identity/codehash.py), so rewording one reruns nothing.
 
@@ -24,7 +24,7 @@ import yaml
 from trifecta.training.registry import algorithm_defaults
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A setting is unknown or has a value that cannot be used; names the key, the value and why."""
 
     def __init__(self, message: str, key: str | None = None, value=None, why: str | None = None):
@@ -35,7 +35,7 @@ class ConfigError(ValueError):
 def _setting(default, help: str, identity: bool = True, **rules):
     """A setting, declared once: its default, its help text (display text, which no code identity counts:
     identity/codehash.py), whether a run's identity holds it, and its rules (minimum, exclusive_minimum,
-    exclusive_maximum, choices), which validate() checks; planning/settings.py renders `--help` and the docs."""
+    exclusive_maximum, choices), which validate() checks; planning/settings_help.py renders `--help` and the docs."""
     metadata = {"help": help, "identity": identity, "rules": rules}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
@@ -43,7 +43,7 @@ def _setting(default, help: str, identity: bool = True, **rules):
 
 
 @dataclass
-class TrainConfig:
+class Settings:
     epochs: int = _setting(100, minimum=1, help="training epochs")
     eval_epochs: list[int] = _setting([], help="test accuracy at these epochs (the last is always added)")
     snapshot_epochs: list[int] = _setting(
@@ -88,7 +88,7 @@ class TrainConfig:
     dropout: float = _setting(0.1, minimum=0, exclusive_maximum=1, help="dropout probability (PEPITA only)")
     pep_hidden: int = _setting(1024, minimum=1, help="PEPITA hidden units (before the width multiplier)")
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> "Settings":
         """Check each setting's rules and the cross-field ones; returns self with eval_ and snapshot_epochs sorted
         and completed."""
         for f in dataclasses.fields(self):
@@ -128,7 +128,7 @@ class TrainConfig:
         resolution is the identity's recipe."""
         return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
 
-    def continues(self, shorter: "TrainConfig") -> bool:
+    def continues(self, shorter: "Settings") -> bool:
         """Whether a run of these settings goes through a finished run of `shorter` on its way: only more epochs,
         the same learning rates up to its end, and no evaluation or snapshot up to its end that it did not make."""
         end = shorter.epochs
@@ -139,7 +139,7 @@ class TrainConfig:
                         for name in ("eval_epochs", "snapshot_epochs")))
 
 
-NOT_IDENTITY = tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata["identity"])
+NOT_IDENTITY = tuple(f.name for f in dataclasses.fields(Settings) if not f.metadata["identity"])
 CONTINUABLE = ("epochs", "eval_epochs", "snapshot_epochs", "lr_schedule")  # what continues() compares itself
 
 
@@ -153,7 +153,7 @@ def resolved_recipe(precision: str, device_type: str) -> dict:
 
 def _require(ok: bool, key: str, value, why: str) -> None:
     if not ok:
-        raise ConfigError(f"setting {key}={value!r} {why}", key, value, why)
+        raise SettingsError(f"setting {key}={value!r} {why}", key, value, why)
 
 
 # ---- Parsing ----
@@ -208,20 +208,20 @@ _PARSERS = {
     "list[int]": _parse_int_list,
     "list[tuple[int, float]]": _parse_schedule,
 }
-FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
 def parse_value(key: str, raw):
     """Convert `raw` (string from the command line, or a YAML value) to the type of setting `key`."""
     if key not in FIELDS:
         why = f"no such setting; valid settings: {', '.join(sorted(FIELDS))}"
-        raise ConfigError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}", key, raw, why)
+        raise SettingsError(f"unknown setting '{key}'; valid settings: {', '.join(sorted(FIELDS))}", key, raw, why)
     kind = FIELDS[key].type
     parser = _PARSERS.get(kind, _PARSERS.get(str(kind)))
     try:
         return parser(raw)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"setting {key}={raw!r} is malformed: {err}", key, raw, f"is malformed: {err}") from None
+        raise SettingsError(f"setting {key}={raw!r} is malformed: {err}", key, raw, f"is malformed: {err}") from None
 
 
 def format_value(value) -> str:
@@ -244,32 +244,32 @@ def parse_overrides(overrides) -> dict:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
+            raise SettingsError(f"--set expects key=value, got {item!r}")
         values[key.strip()] = raw
     return values
 
 
-def settings_config(settings: dict, algo: str | None = None, dataset: str | None = None) -> TrainConfig:
+def resolve_settings(settings: dict, algo: str | None = None, dataset: str | None = None) -> Settings:
     """Defaults, then the algorithm's (registry.algorithm_defaults), then `settings` ({key: raw value}); validated."""
     values = {k: parse_value(k, v) for k, v in algorithm_defaults(algo, dataset).items()} if algo else {}
     values.update({k: parse_value(k, v) for k, v in settings.items()})
-    return TrainConfig(**values).validate()
+    return Settings(**values).validate()
 
 
-def build_config(config_file: Path | None = None, overrides=(), algo: str | None = None,
-                 dataset: str | None = None) -> TrainConfig:
+def build_settings(settings_file: Path | None = None, overrides=(), algo: str | None = None,
+                 dataset: str | None = None) -> Settings:
     """Defaults, the algorithm's defaults, a YAML file of settings, then `key=value` overrides; validated."""
     settings = {}
-    if config_file is not None:
+    if settings_file is not None:
         try:
-            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+            loaded = yaml.safe_load(Path(settings_file).read_text()) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(yaml_problem(config_file, err)) from None
+            raise SettingsError(yaml_problem(settings_file, err)) from None
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_file}: expected a mapping of setting: value")
+            raise SettingsError(f"{settings_file}: expected a mapping of setting: value")
         settings.update(loaded)
     settings.update(parse_overrides(overrides))
-    return settings_config(settings, algo, dataset)
+    return resolve_settings(settings, algo, dataset)
 
 
 def yaml_problem(path, err) -> str:
@@ -279,6 +279,6 @@ def yaml_problem(path, err) -> str:
     return f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}"
 
 
-def config_from_dict(values: dict) -> TrainConfig:
+def settings_from_dict(values: dict) -> Settings:
     """Rebuild a config stored in a checkpoint or run record."""
-    return TrainConfig(**{k: parse_value(k, v) for k, v in values.items()}).validate()
+    return Settings(**{k: parse_value(k, v) for k, v in values.items()}).validate()
