@@ -308,8 +308,9 @@ def test_failed_job_is_reported_and_only_it_reruns(tmp_path):
 
 
 def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twice_the_time(tmp_path, capsys):
-    """A 1-minute job with --signal=TERM@10 (slurm_extra): the training saves a mid-epoch checkpoint and exits;
-    with `retries: 1` Snakemake resubmits it with twice the runtime (attempt 2 of get_train_runtime)."""
+    """A 1-minute job with --signal=TERM@10 (slurm_extra): the training saves a checkpoint (mid-epoch, or after an
+    epoch or the start-up if the signal comes between steps) and exits; with `retries: 1` Snakemake resubmits it
+    with twice the runtime (attempt 2 of get_train_runtime)."""
     settings = {"epochs": 100, "eval_epochs": [100], "width": 0.0625, "batch_size": 100}
     long = {**entry("long", ["tff"], [0], settings), "resources": {"minutes_per_epoch": 0.001}}
     config = grid(long)
@@ -328,13 +329,14 @@ def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twi
     proc = start(workdir, *on_slurm(RUN_DIR.format("mnist5k", "tff", 0) + "/metrics.json",
                                     profile=tmp_path / "profile"))
     run_id = retry = None
+    attempts = Attempts()
     try:
         run_id = wait_for(lambda: (m := re.search(r"SLURM run ID: (\S+)", output_of(proc))) and m.group(1), 60,
                           "SLURM run ID", proc)
         # The first attempt's log line, run.json and checkpoints, read as soon as it has written them (the
         # retry rewrites the log and run.json, and prunes resume checkpoints).
-        said = wait_for(lambda: log.exists() and re.search(rf"signal {int(signal.SIGTERM)} during epoch (\d+): "
-                                                           r"saved \S+ after (\d+) of", log.read_text()),
+        said = wait_for(lambda: re.search(rf"signal {int(signal.SIGTERM)} (?:during epoch (\d+): saved \S+ after "
+                                          r"(\d+) of|after epoch (\d+): saved)", attempts.read(log)),
                         180, "SIGTERM line in the training log", proc)
         record = read_json(run_dir / "run.json")
         index = read_json(workdir / record["store"] / "index.json")
@@ -355,17 +357,34 @@ def test_sigterm_before_the_time_limit_saves_a_checkpoint_and_the_retry_gets_twi
     assert first["Comment"] == second["Comment"] == train_comment("mnist5k", "tff", 0), (first, second)
     assert first["Timelimit"] == "00:01:00" and first["State"] == "FAILED" and first["Elapsed"] < "00:01:00", first
     assert second["Timelimit"] == "00:02:00", second
-    assert record["status"] == "interrupted" and record["slurm_job_id"] == first["JobID"], record
-    partial = [(name, ckpt) for name, ckpt in index.items() if ckpt["kind"] == "resume" and ckpt["step"] > 0]
-    assert len(partial) == 1, index
-    [(name, ckpt)] = partial
-    assert (int(said.group(1)), int(said.group(2))) == (ckpt["epoch"] + 1, ckpt["step"]), (said.group(0), ckpt)
+    assert record["status"] == "interrupted" and record["slurm_job_id"] == first["JobID"], (
+        record["status"], record["slurm_job_id"], first, attempts.logs)
+    # where the log says it saved: N-1 epochs and M steps ("during epoch N ... after M of"), or N epochs
+    done = (int(said.group(1)) - 1, int(said.group(2))) if said.group(1) else (int(said.group(3)), 0)
+    saved = [(name, ckpt) for name, ckpt in index.items()
+             if ckpt["kind"] == "resume" and (ckpt["epoch"], ckpt["step"]) == done]
+    assert len(saved) == 1, (said.group(0), index)
+    [(name, ckpt)] = saved
     if retry:  # the retry resumed from that checkpoint
         assert retry["resumes"] and retry["resumes"][-1]["checkpoint"] == name, (retry["resumes"], name)
     with capsys.disabled():
         print(f"\nSIGTERM after {first['Elapsed']} of a 1-minute limit: checkpoint after epoch {ckpt['epoch']} "
               f"+ {ckpt['step']} steps; retry job {second['JobID']} with a 2-minute limit "
               + ("resumed from it" if retry else "was cancelled before it wrote run.json"))
+
+
+class Attempts:
+    """The training log of each attempt as last read (a retry's shell truncates the log): what a failure shows."""
+
+    def __init__(self):
+        self.logs = []
+
+    def read(self, log: Path) -> str:
+        text = log.read_text() if log.exists() else ""
+        if not self.logs or len(text) < len(self.logs[-1]):
+            self.logs.append(text)
+        self.logs[-1] = text
+        return text
 
 
 def job_times(*args: str) -> list[dict]:

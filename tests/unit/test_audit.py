@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import write_finished_run
 from tests.fakedata import write_fake_dataset
-from trifecta.analysis import tables
+from trifecta.analysis import collect, tables
 from trifecta.provenance import audit, lineage
 from trifecta.planning import grid
 from trifecta.identity.codehash import data_checksums
@@ -75,12 +75,16 @@ def results(tmp_path, monkeypatch):
     return tmp_path
 
 
-def make_lineage(grid=GRID) -> None:
-    """Table 1 and the lineage (with the grid) from the run directories under ./train, as the workflow makes them."""
+def make_lineage(grid=GRID, collected=True) -> None:
+    """runs.csv, layers.csv (unless `collected` is False: those on disk), Table 1 and the lineage (with the grid)
+    from the run directories under ./train, as the workflow makes them."""
     metrics = sorted(str(p) for p in Path("train").glob("*/*/*/seed*/metrics.json"))
+    if collected:
+        assert collect.main(["--runs", *metrics, "--out", "tables/runs.csv", "--layers-out", "tables/layers.csv",
+                             "--lineage", "tables/runs.lineage.json"]) == 0
     assert tables.main(["--metrics", *metrics, "--out-dir", "tables", "--table", "table1"]) == 0
-    assert lineage.main(["tables/table1.lineage.json", "--out", "lineage.json", "--grid", json.dumps(grid),
-                         "--data-dir", "data"]) == 0
+    assert lineage.main(["tables/runs.lineage.json", "tables/table1.lineage.json", "--out", "lineage.json",
+                         "--grid", json.dumps(grid), "--data-dir", "data"]) == 0
 
 
 def run_audit(capsys) -> tuple[int, str]:
@@ -200,6 +204,25 @@ def test_runs_of_a_changed_config_fail(results, capsys):
     assert code == 1 and out.count("settings.epochs is 100, grid entry 'table1_cells' gives 200") == 4
 
 
+def test_a_hand_edited_runs_csv_is_caught(results, capsys):
+    """runs.csv edited and the lineage made again (so its hash agrees): recollected from the runs, it differs."""
+    runs = pd.read_csv(results / "tables/runs.csv")
+    runs.loc[0, "acc_last"] = 0.99
+    runs.to_csv(results / "tables/runs.csv", index=False)
+    make_lineage(collected=False)
+    code, out = run_audit(capsys)
+    assert code == 1 and "runs.csv: tables/runs.csv is not what its 4 runs' metrics.json and eval.csv give" in out
+    assert "layers.csv" not in out
+
+
+def test_a_run_of_the_grid_missing_from_the_lineage_fails(results, capsys):
+    make_lineage([{**GRID[0], "seeds": [0, 1, 2]}])
+    code, out = run_audit(capsys)
+    assert code == 1
+    assert "run cifar10/s/tff/seed2: in grid entry 'table1_cells' but not in the lineage" in out
+    assert "run cifar10/s/symba-bn/seed2: in grid entry 'table1_cells' but not in the lineage" in out
+
+
 def test_a_run_outside_the_grid_fails(results, capsys):
     make_lineage([{**GRID[0], "algos": ["tff"]}])
     code, out = run_audit(capsys)
@@ -267,7 +290,7 @@ def test_the_report_lists_the_environments_behind_the_tables(results, capsys):
     code, out = run_audit(capsys)
     listing = results / "store/environments/0123.txt"
     assert code == 0 and f"environment {sha256_file(listing)[:16]} (1 distributions, python 3.11, torch 2.14, " \
-        f"x86_64; {listing}): 4 runs, behind table1" in out
+        f"x86_64; {listing}): 4 runs, behind runs.csv, table1" in out
 
 
 def test_an_altered_environment_list_is_caught(results, capsys):

@@ -9,7 +9,7 @@ import pytest
 from rocrate_validator import models, services
 
 from tests.conftest import write_finished_run
-from trifecta.analysis import tables
+from trifecta.analysis import collect, tables
 from trifecta.provenance import crate, lineage
 from trifecta.training.rundir import sha256_file
 
@@ -82,7 +82,9 @@ def results(tmp_path, monkeypatch) -> dict:
     rids = [write_run(algo, seed) for algo in ("tff", "symba-bn") for seed in (0, 1)]
     metrics = sorted(str(p) for p in Path("results/train").glob("*/*/*/seed*/metrics.json"))
     assert tables.main(["--metrics", *metrics, "--out-dir", "results/tables", "--table", "table1"]) == 0
-    fragments = ["results/tables/table1.lineage.json",
+    assert collect.main(["--runs", *metrics, "--out", "results/tables/runs.csv", "--layers-out",
+                         "results/tables/layers.csv", "--lineage", "results/tables/runs.lineage.json"]) == 0
+    fragments = ["results/tables/runs.lineage.json", "results/tables/table1.lineage.json",
                  write_fragment("results/fig3.lineage.json", "figure", rids[0], ["results/figures/fig3.png"], True),
                  write_fragment("results/probe.lineage.json", "probe", rids[1], [f"results/probe/{rids[1]}.csv"], True)]
     assert lineage.main([*fragments, "--out", "results/lineage.json", "--grid", json.dumps(GRID),
@@ -156,6 +158,8 @@ def test_tables_figures_probes_and_every_file_with_its_hash(results):
     assert set(ids(table["result"])) == {f"tables/table1.{ext}" for ext in ("csv", "md", "tex", "html")}
     assert set(ids(table["object"])) == {f"train/{rid}/metrics.json" for rid in results["runs"]}
     assert ids(g["#figure/fig3"]["result"]) == ["figures/fig3.png"]
+    assert ids(g["#collection/runs.csv"]["result"]) == ["tables/runs.csv", "tables/layers.csv"]
+    assert set(ids(g["#collection/runs.csv"]["object"])) == {f"train/{rid}/metrics.json" for rid in results["runs"]}
     assert ids(g["#probe/cifar10/s/tff/seed1"]["result"]) == ["probe/cifar10/s/tff/seed1.csv"]
     files = [e for e in g.values() if "File" in e["@type"] and e["@id"] != "../Snakefile"]
     assert files and all(len(e["sha256"]) == 64 for e in files)

@@ -108,3 +108,24 @@ def test_a_target_short_of_the_analysis_leaves_no_report_of_older_results(done):
     assert not (workdir / "results/audit.txt").exists()
     plain(workdir, bin_dir)
     assert "PASSED" in (workdir / "results/audit.txt").read_text()
+
+
+def test_a_run_in_no_table_is_audited_too(done):
+    """A run the config adds that no table, probe or figure reads: its numbers are in runs.csv, so the audit
+    covers it, and the plain command that trains it audits again (it once left the report removed and failed)."""
+    workdir, bin_dir = done
+    config = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    config["runs"].append({**config["runs"][0], "name": "extra", "algos": ["symba-none"], "seeds": [0]})
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    plain(workdir, bin_dir)
+    report = (workdir / "results/audit.txt").read_text()
+    assert "PASSED" in report and ": 3 runs," in report, report
+    extra = workdir / "results/train/mnist5k/s/symba-none/seed0"
+    eval_csv = (extra / "eval.csv").read_text().replace("0.", "0.9", 1)
+    os.chmod(extra / "eval.csv", 0o644)
+    (extra / "eval.csv").write_text(eval_csv)
+    result = plain(workdir, bin_dir, check=False)
+    assert result.returncode != 0
+    assert f"run mnist5k/s/symba-none/seed0: {extra.relative_to(workdir)}/eval.csv: sha256 " in \
+        result.stdout + result.stderr
+    assert not (workdir / "results/audit.txt").exists()

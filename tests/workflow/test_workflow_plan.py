@@ -156,7 +156,7 @@ def train_job(run):
     return ("train_model", f"results/train/{run}/metrics.json")
 
 
-COLLECT = ("collect_runs", "results/tables/runs.csv, results/tables/layers.csv")
+COLLECT = ("collect_runs", "results/tables/runs.csv, results/tables/layers.csv, results/tables/runs.lineage.json")
 
 
 def assert_reruns(jobs, runs, tables=True):

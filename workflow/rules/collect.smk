@@ -4,6 +4,7 @@ rule collect_runs:
     output:
         runs="results/tables/runs.csv",
         layers="results/tables/layers.csv",
+        lineage="results/tables/runs.lineage.json",
     log:
         "logs/collect/runs.log",
     localrule: True
@@ -12,7 +13,8 @@ rule collect_runs:
     params:
         code=get_code("collect"),
     shell:
-        "python -m trifecta.cli collect --runs {input} --out {output.runs} --layers-out {output.layers} > {log} 2>&1"
+        "python -m trifecta.cli collect --runs {input} --out {output.runs} --layers-out {output.layers}"
+        " --lineage {output.lineage} > {log} 2>&1"
 
 
 # The step metrics of the runs a figure draws (its declaration has "steps" data): epoch means and every k-th step.

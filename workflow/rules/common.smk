@@ -278,7 +278,10 @@ def get_grid_json():
 
 
 def get_lineage_fragments():
-    fragments = expand("results/tables/{table}.lineage.json", table=TABLES)
+    """Every producer's lineage fragment: runs.csv's names every run of the grid, so the audit checks them all
+    (and reruns after any of them)."""
+    fragments = ["results/tables/runs.lineage.json"]
+    fragments += expand("results/tables/{table}.lineage.json", table=TABLES)
     if get_probe_tables():
         fragments.append("results/tables/probe.lineage.json")
     fragments += expand("results/figures/{fig}.lineage.json", fig=get_configured_figures())

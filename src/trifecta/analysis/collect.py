@@ -1,19 +1,23 @@
 """Collect finished runs into tidy tables: `trifecta collect --runs DIR/metrics.json ... [--out runs.csv]
-[--layers-out layers.csv] [--epochs-out epochs.csv --steps-out steps.csv]`.
+[--layers-out layers.csv [--lineage runs.lineage.json]] [--epochs-out epochs.csv --steps-out steps.csv]`.
 
 runs.csv has one row per run and evaluation epoch (last-layer accuracy and the mean of the last k layers);
 layers.csv one row per run, evaluation epoch and layer (from each run's eval.csv); epochs.csv one row per run,
 epoch and layer with the epoch's mean of every step metric (loss, separation, mean goodness, gradient norm);
 steps.csv the step metrics themselves, every k-th step so that no run has more than MAX_POINTS steps. A run
 directory's files are complete once its metrics.json exists (written last), so metrics.json is what names a
-run. Pure pandas: no torch. Figures are drawn from these files only.
+run. Pure pandas: no torch. Figures are drawn from these files only. runs.csv and layers.csv hold every run of
+the grid, those no table reads too, so their lineage fragment names every run: the audit checks them all and
+recomputes both files from the runs (provenance/audit.py).
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from trifecta.planning.runs import run_id
 from trifecta.training.rundir import EVAL, EVAL_COLUMNS, STEPS, read_json
 
 KEYS = ["dataset", "arch", "algo", "seed"]
@@ -69,10 +73,19 @@ def collect_steps(metrics_paths) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.concat(steps, ignore_index=True).sort_values([*KEYS, "step", "layer"], ignore_index=True))
 
 
-def _write(frame: pd.DataFrame, path: Path | None, columns=None) -> None:
+def lineage_fragment(runs: pd.DataFrame, runs_csv: Path, layers_csv: Path) -> dict:
+    """runs.csv and layers.csv -> every run they collect, for `trifecta lineage`."""
+    run_dirs = {run_id(r.dataset, r.arch, r.algo, r.seed): r.run_dir for r in runs.itertuples()}
+    files = [str(runs_csv), str(layers_csv)]
+    return {"artefacts": [{"kind": "collection", "id": Path(runs_csv).name, "files": files,
+                           "runs": sorted(run_dirs)}],
+            "runs": run_dirs, "outputs": files}
+
+
+def _write(frame: pd.DataFrame, path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        (frame if columns is None else frame[columns]).to_csv(path, index=False)
+        frame.to_csv(path, index=False)
 
 
 def main(argv=None) -> int:
@@ -80,13 +93,19 @@ def main(argv=None) -> int:
     p.add_argument("--runs", nargs="+", type=Path, required=True, help="metrics.json of each finished run")
     p.add_argument("--out", type=Path, help="runs.csv: one row per run and evaluation epoch")
     p.add_argument("--layers-out", type=Path, help="layers.csv: one row per run, evaluation epoch and layer")
+    p.add_argument("--lineage", type=Path, help="with --out and --layers-out: their lineage fragment (JSON)")
     p.add_argument("--epochs-out", type=Path, help="epochs.csv: epoch means of the step metrics per layer")
     p.add_argument("--steps-out", type=Path, help="steps.csv: every k-th step's metrics per layer")
     args = p.parse_args(argv)
+    if args.lineage and not (args.out and args.layers_out):
+        p.error("--lineage needs --out and --layers-out: the files it describes")
     for make, outputs in [(collect, (args.out, args.layers_out)), (collect_steps, (args.epochs_out, args.steps_out))]:
         if any(outputs):
-            for frame, path in zip(make(args.runs), outputs):
+            frames = make(args.runs)
+            for frame, path in zip(frames, outputs):
                 _write(frame, path)
+            if make is collect and args.lineage:
+                args.lineage.write_text(json.dumps(lineage_fragment(frames[0], args.out, args.layers_out), indent=1))
     print(f"{len(args.runs)} runs collected into " + ", ".join(
         str(p) for p in (args.out, args.layers_out, args.epochs_out, args.steps_out) if p))
     return 0

@@ -10,11 +10,12 @@ Checks, each failure naming the artefact and the file:
 3. every provenance record (run.json) is complete: commit, dirty flag, source and training-code hashes,
    versions, the environment (its hash and list), data checksums, start and finish times, status complete;
 4. every table cell is recomputed from the per-run metrics.json files of its runs and matches the table
-   file on disk (mean, std, number of seeds); probe results and weight figures name a snapshot whose hash
-   matches;
+   file on disk (mean, std, number of seeds), and so are runs.csv and layers.csv (every run of the grid, those
+   no table reads too); probe results and weight figures name a snapshot whose hash matches;
 5. every run has the identity that the config (the grid in the lineage) and this checkout name for it: its
    settings, the hash of the code it can execute, its recipe (the grid's precision resolved on the device it
-   ran on, which run.json names), and data checksums equal to the data files' now; a run outside the grid fails;
+   ran on, which run.json names), and data checksums equal to the data files' now; a run outside the grid
+   fails, and so does a run of the grid that the lineage lacks;
 6. the seeds of a cell share every setting but the seed (and the training code and data).
 Each failure names the run (or cell), the file, the key, the recorded and the expected value. Exit status 1
 on any failure. A dirty working tree at training time is reported, not failed. The report lists the software
@@ -22,23 +23,21 @@ environments behind the results: each one's hash and list of installed distribut
 """
 
 import argparse
-import math
 import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from trifecta.analysis.cells import mean_std
 from trifecta.analysis.snapshot import resolve_snapshot
 from trifecta.identity.codehash import identity_differences, identity_sha256, record_identity
+from trifecta.provenance.artefacts import check_cells, check_collection, check_snapshot_use, close, close_lists
 from trifecta.provenance.identities import check_cell_seeds, check_grid, identities
 from trifecta.training.rundir import (ENSEMBLE, EVAL, FILES as RUN_FILES, RECORD, STEPS, SUMMARY, read_json,
                                       sha256_file)
 
 HEX40, HEX64 = re.compile(r"^[0-9a-f]{40}$"), re.compile(r"^[0-9a-f]{64}$")
 VERSIONS = ("python", "torch", "torchvision", "numpy")  # must be set; cuda and cudnn must be present (None on CPU builds)
-TOLERANCE = 1e-6  # percentage points, far below the tables' two printed decimals
 
 
 # ---- Files ----
@@ -140,73 +139,14 @@ def check_metrics_against_logs(run_id: str, run_dir: Path, metrics: dict) -> lis
                          f"first at {first}")
     for epoch, entry in metrics.get("evals", {}).items():
         layers = evals[evals["epoch"] == int(epoch)].sort_values("layer")["accuracy"].tolist()
-        if not _close_lists(layers, entry.get("acc_layers", [])):
+        if not close_lists(layers, entry.get("acc_layers", [])):
             fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} layer accuracies differ from eval.csv")
-        if layers and not _close(layers[-1], entry.get("acc_last")):
+        if layers and not close(layers[-1], entry.get("acc_last")):
             fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} acc_last differs from eval.csv")
         for row in ensemble[ensemble["epoch"] == int(epoch)].itertuples():
-            if not _close(row.accuracy, entry.get(f"acc_last{row.last_k}")):
+            if not close(row.accuracy, entry.get(f"acc_last{row.last_k}")):
                 fails.append(f"run {run_id}: {run_dir / SUMMARY}: epoch {epoch} acc_last{row.last_k} "
                              "differs from ensemble.csv")
-    return fails
-
-
-def _close(a, b, tol: float = 1e-9) -> bool:
-    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
-        return (a is None or a != a) and (b is None or b != b)
-    return abs(float(a) - float(b)) <= tol
-
-
-def _close_lists(a, b) -> bool:
-    return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
-
-
-# ---- Artefacts ----
-
-def recompute_cell(cell: dict, runs: dict) -> tuple[float, float, int, list[str]]:
-    """Mean, std and n of a cell from its runs' metrics.json files (percent)."""
-    values, fails = [], []
-    for rid in cell["runs"]:
-        path = Path(runs[rid]["run_dir"]) / SUMMARY
-        try:
-            value = read_json(path)["evals"][str(cell["ours_epoch"])][cell["metric"]]
-            values.append(100 * float(value))
-        except (OSError, KeyError, TypeError, ValueError) as err:
-            fails.append(f"{cell['id']}: {path}: cannot read {cell['metric']} at epoch {cell['ours_epoch']} ({err!r})")
-    mean, std = mean_std(values)
-    return mean, std, len(values), fails
-
-
-def check_cells(cells: list[dict], runs: dict) -> list[str]:
-    fails, tables = [], {}
-    for cell in cells:
-        if cell["file"] not in tables:
-            tables[cell["file"]] = pd.read_csv(cell["file"], keep_default_na=False, na_values=[""])
-        table = tables[cell["file"]]
-        rows = table[(table["table"] == cell["table"]) & (table["row"] == cell["row"])
-                     & (table["column"] == cell["column"]) & (table["epoch"] == cell["epoch"])]
-        if len(rows) != 1:
-            fails.append(f"{cell['id']}: {cell['file']}: cell not found")
-            continue
-        row = rows.iloc[0]
-        mean, std, n, problems = recompute_cell(cell, runs)
-        fails += problems
-        written = (row["ours_mean"], row["ours_std"], int(row["n_seeds"]))
-        if not (_close(mean, written[0], TOLERANCE) and _close(std, written[1], TOLERANCE) and n == written[2]):
-            files = ", ".join(str(Path(runs[r]["run_dir"]) / SUMMARY) for r in cell["runs"]) or "no runs"
-            fails.append(f"{cell['id']}: {cell['file']} says {written[0]:.4f} ± {written[1]:.4f} (n={written[2]}) "
-                         f"but the runs' metrics give {mean:.4f} ± {std:.4f} (n={n}) [{files}]")
-    return fails
-
-
-def check_snapshot_use(artefact: dict, runs: dict) -> list[str]:
-    """A probe result or weight figure names the snapshot it read; its hash must be the run's."""
-    fails = []
-    for use in artefact.get("snapshots", []):
-        entry = runs[use["run"]]["snapshots"].get(str(use["epoch"]))
-        if entry is None or entry["sha256"] != use["sha256"]:
-            fails.append(f"{artefact['id']}: {runs[use['run']]['run_dir']}: used snapshot epoch {use['epoch']} "
-                         f"with sha256 {use['sha256'][:12]}…, which the run does not record")
     return fails
 
 
@@ -237,8 +177,8 @@ def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
     fails, warns = [], []
     for path, sha in lineage["files"].items():
         fails += check_hash(Path(path), sha, "output")
-    used_by = {}
-    for artefact in lineage["artefacts"]:
+    used_by = {}  # the tables, probes and figures that rest on a run (runs.csv holds every run)
+    for artefact in (a for a in lineage["artefacts"] if a["kind"] != "collection"):
         for rid in artefact.get("runs", []):
             used_by.setdefault(rid, []).append(artefact["id"])
     for rid, entry in lineage["runs"].items():
@@ -248,6 +188,8 @@ def audit(lineage: dict) -> tuple[list[str], list[str], dict]:
         fails, warns = fails + [x + note for x in f], warns + w
     cells = [a for a in lineage["artefacts"] if a["kind"] == "table_cell"]
     fails += check_cells(cells, lineage["runs"])
+    for artefact in (a for a in lineage["artefacts"] if a["kind"] == "collection"):
+        fails += check_collection(artefact, lineage["runs"])
     recorded = identities(lineage["runs"])
     fails += check_grid(lineage.get("grid"), lineage["runs"], recorded)
     fails += check_cell_seeds(cells, recorded)

@@ -38,7 +38,8 @@ PROFILES = {"https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",  # the
             "https://w3id.org/ro/wfrun/provenance/0.5": "Provenance Run Crate",
             "https://w3id.org/workflowhub/workflow-ro-crate/1.0": "Workflow RO-Crate"}
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"  # defines sha256 and environment
-RULES = {"train_model": "train", "probe_layers": "probe", "make_table": "tables", "plot_figure": "figure"}  # rule ->
+RULES = {"train_model": "train", "collect_runs": "collect", "probe_layers": "probe", "make_table": "tables",
+         "plot_figure": "figure"}  # rule ->
 # the `trifecta` command it runs (what each does: identity/commands.py)
 IDENTITY = ("dataset", "arch", "algo", "seed")  # with run.json's config: a run's settings
 ENVIRONMENT = ("git", "source_sha256", "training_code", "versions", "device", "gpu", "recipe",
@@ -209,6 +210,9 @@ def analysis_actions(c: Crate, lineage: dict, tools: dict, actions: dict) -> Non
         elif a["kind"] == "figure":
             act("plot_figure", f"#figure/{a['id']}", f"figure {a['id']}", f"from {len(a['runs'])} runs",
                 metrics(a["runs"]) + snapshots(a), a["files"])
+        elif a["kind"] == "collection":
+            act("collect_runs", f"#collection/{a['id']}", a["id"], f"every run's evaluations, from {len(a['runs'])} runs",
+                metrics(a["runs"]), a["files"])
         elif a["kind"] == "table_cell":
             tables[Path(a["file"]).with_suffix("")].append(a)
     for stem, cells in tables.items():

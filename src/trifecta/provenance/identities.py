@@ -63,6 +63,10 @@ def check_grid(grid_spec: dict | None, runs: dict, recorded: dict) -> list[str]:
             if what.startswith("data."):
                 source = f"the file in {grid_spec['data_dir']}"
             fails.append(f"run {rid}: {path}: {what} is {_short(mine)}, {source} gives {_short(wanted)}")
+    for run in grid.runs:
+        if run.id not in runs:
+            fails.append(f"run {run.id}: in grid entry '{grid.runs[run]['name']}' but not in the lineage: its results "
+                         "are not collected in runs.csv (run `snakemake`)")
     return fails
 
 
