@@ -77,17 +77,17 @@ def signal_on_call(monkeypatch, owner, name: str, call: int, signum=signal.SIGTE
     monkeypatch.setattr(owner, name, wrapped)
 
 
-def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, ensemble=None, config=None,
+def write_finished_run(root, dataset, arch, algo, seed, accs: dict, last_k=3, ensemble=None, settings=None,
                        training_code="ab" * 32, data=None, recipe=None):
     """A run directory as `trifecta train` leaves it, minus run.json and checkpoints: metrics.json, eval.csv,
     ensemble.csv, steps.csv. accs: {epoch: [accuracy of each layer]}; ensemble: {epoch: acc_last<k>} (default:
-    the mean of the last k layers); config, training_code, data, recipe: the identity's (default: a few settings,
+    the mean of the last k layers); settings, training_code, data, recipe: the identity's (default: a few settings,
     a made-up code hash, one made-up data file, float32 on a CPU). Returns the metrics.json path."""
     run_dir = Path(root) / "train" / dataset / arch / algo / f"seed{seed}"
     run_dir.mkdir(parents=True)
     ensemble = ensemble or {e: sum(layers[-last_k:]) / len(layers[-last_k:]) for e, layers in accs.items()}
     identity = {"dataset": dataset, "arch": arch, "algo": algo, "seed": seed,
-                "settings": config or {"epochs": max(accs), "last_k": last_k},
+                "settings": settings or {"epochs": max(accs), "last_k": last_k},
                 "recipe": recipe or {"device": "cpu", "precision": "fp32"}, "training_code": training_code,
                 "data": data or {"data.gz": "ab" * 32}}
     evals = {str(e): {"acc_layers": layers, "acc_last": layers[-1], f"acc_last{last_k}": ensemble[e]}

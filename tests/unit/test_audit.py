@@ -37,8 +37,8 @@ def environment(root) -> dict:
 def write_run(root, dataset, arch, algo, seed, accs: dict, settings=SETTINGS) -> Path:
     """A finished run directory as `trifecta train` leaves it, with run.json and snapshots, trained with
     `settings`, this checkout's training code and the data files in root/data; returns metrics.json."""
-    config = json.loads(json.dumps(resolve_settings(settings, algo, dataset).identity_dict()))
-    metrics = write_finished_run(root, dataset, arch, algo, seed, accs, config=config,
+    identity_settings = json.loads(json.dumps(resolve_settings(settings, algo, dataset).identity_dict()))
+    metrics = write_finished_run(root, dataset, arch, algo, seed, accs, settings=identity_settings,
                                  training_code=run_code(dataset, arch, algo).sha256,
                                  data=data_checksums(dataset, Path(root) / "data"))
     run_dir = metrics.parent

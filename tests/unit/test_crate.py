@@ -15,7 +15,7 @@ from trifecta.training.rundir import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"cifar-10-batches-py/data_batch_1": "da" * 32}
-CONFIG = {"epochs": 100, "last_k": 3, "width": 1.0, "augment": True, "lr_schedule": [[0, 0.001]]}
+SETTINGS = {"epochs": 100, "last_k": 3, "width": 1.0, "augment": True, "lr_schedule": [[0, 0.001]]}
 GRID = [{"name": "cells", "datasets": ["cifar10"], "archs": ["s"], "algos": ["tff", "symba-bn"], "seeds": [0, 1],
          "settings": {"epochs": 100}}]
 
@@ -40,7 +40,7 @@ TERMS = {**{t: SCHEMA + t for t in (
 def write_run(algo: str, seed: int) -> str:
     """A finished run under results/train with its run.json and a snapshot in resources/store; its run id."""
     accs = {10: [0.3] * 6, 100: [0.5, 0.55, 0.6, 0.6, 0.6, 0.6 + 0.05 * seed]}
-    metrics = write_finished_run("results", "cifar10", "s", algo, seed, accs, config=CONFIG, data=DATA)
+    metrics = write_finished_run("results", "cifar10", "s", algo, seed, accs, settings=SETTINGS, data=DATA)
     summary = json.loads(metrics.read_text())
     store = Path("resources/store") / summary["identity_sha256"]
     store.mkdir(parents=True)

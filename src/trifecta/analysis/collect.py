@@ -99,13 +99,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.lineage and not (args.out and args.layers_out):
         p.error("--lineage needs --out and --layers-out: the files it describes")
-    for make, outputs in [(collect, (args.out, args.layers_out)), (collect_steps, (args.epochs_out, args.steps_out))]:
-        if any(outputs):
-            frames = make(args.runs)
-            for frame, path in zip(frames, outputs):
-                _write(frame, path)
-            if make is collect and args.lineage:
-                args.lineage.write_text(json.dumps(lineage_fragment(frames[0], args.out, args.layers_out), indent=1))
+    if args.out or args.layers_out:
+        runs, layers = collect(args.runs)
+        _write(runs, args.out)
+        _write(layers, args.layers_out)
+        if args.lineage:
+            args.lineage.write_text(json.dumps(lineage_fragment(runs, args.out, args.layers_out), indent=1))
+    if args.epochs_out or args.steps_out:
+        epochs, steps = collect_steps(args.runs)
+        _write(epochs, args.epochs_out)
+        _write(steps, args.steps_out)
     print(f"{len(args.runs)} runs collected into " + ", ".join(
         str(p) for p in (args.out, args.layers_out, args.epochs_out, args.steps_out) if p))
     return 0
